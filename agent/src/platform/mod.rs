@@ -1,0 +1,3 @@
+//! Operating-system interfaces: the X11 display (capture, damage, cursor, input, clipboard).
+
+pub mod x11;

@@ -1,0 +1,1 @@
+//! Opus audio encoder (placeholder until the audio wrapper lands).

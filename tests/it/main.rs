@@ -1,0 +1,1 @@
+//! deskcast's one integration test binary: end-to-end tests over a real Xvfb and loopback sockets.

@@ -1,0 +1,37 @@
+//! `cargo xtask`: the project's automation, in Rust so it needs nothing but cargo.
+
+// xtask talks to the person at the terminal; printing is its job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+mod ci;
+mod tidy;
+
+use std::path::PathBuf;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci      fmt check, tidy, clippy -D warnings, tests, docs -D warnings, benches build
+  tidy    the project's own rules (module docs, no #[ignore], sans-IO protocol, unsafe placement)
+";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = workspace_root();
+    match args.first().map(String::as_str) {
+        Some("ci") => ci::run(&root),
+        Some("tidy") => tidy::run(&root),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => anyhow::bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
