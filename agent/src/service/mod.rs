@@ -1,1 +1,3 @@
 //! Running as a service: configuration, systemd notification.
+
+pub mod config;
