@@ -6,6 +6,8 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod pipeline;
 #[allow(unsafe_code)] // Shared memory, memfd and raw pointers into X11 segments live here only.
 pub mod platform;
 pub mod service;
+pub mod session;
