@@ -201,10 +201,10 @@ fn watchdog(env: &NotifyEnv) -> Result<Option<Duration>, Error> {
             })
     };
     let usec = number("WATCHDOG_USEC", usec)?;
-    if let Some(pid) = &env.watchdog_pid {
-        if number("WATCHDOG_PID", pid)? != u64::from(env.pid) {
-            return Ok(None);
-        }
+    if let Some(pid) = &env.watchdog_pid
+        && number("WATCHDOG_PID", pid)? != u64::from(env.pid)
+    {
+        return Ok(None);
     }
     Ok(Some(Duration::from_micros(usec)))
 }

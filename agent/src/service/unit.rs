@@ -108,7 +108,10 @@ impl UserEnv {
         cmd.env("HOME", &self.home).env("USER", &self.user);
         for (name, value) in [
             ("PATH", self.path.clone()),
-            ("XDG_RUNTIME_DIR", self.runtime_dir.clone().map(OsString::from)),
+            (
+                "XDG_RUNTIME_DIR",
+                self.runtime_dir.clone().map(OsString::from),
+            ),
             ("DBUS_SESSION_BUS_ADDRESS", self.session_bus.clone()),
         ] {
             if let Some(value) = value {
@@ -168,8 +171,13 @@ pub fn render_unit(exe: &Path, display: &str) -> Result<String, Error> {
     if !exe.is_absolute() {
         return Err(bad("not an absolute path"));
     }
-    if text.chars().any(|c| c.is_whitespace() || c.is_control() || "\"'\\".contains(c)) {
-        return Err(bad("it has spaces, quotes or backslashes; install it elsewhere"));
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || "\"'\\".contains(c))
+    {
+        return Err(bad(
+            "it has spaces, quotes or backslashes; install it elsewhere",
+        ));
     }
     if display.is_empty() || display.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(Error::BadExecutable {

@@ -40,7 +40,8 @@ pub fn plan_edit(config: &str, wanted: &[&Line]) -> Edit {
         .filter(|l| l.key == Key::Idmap)
         .map(|l| l.value.as_str())
         .collect();
-    let idmap_differs = !have_idmap.is_empty() && !want_idmap.is_empty() && have_idmap != want_idmap;
+    let idmap_differs =
+        !have_idmap.is_empty() && !want_idmap.is_empty() && have_idmap != want_idmap;
     if idmap_differs {
         notes.push(
             "The configuration already has its own lxc.idmap lines, which differ from the ones \
@@ -48,14 +49,20 @@ pub fn plan_edit(config: &str, wanted: &[&Line]) -> Edit {
                 .to_owned(),
         );
     }
-    if existing.iter().any(|(k, _)| k == "lxc.cgroup.devices.allow") {
+    if existing
+        .iter()
+        .any(|(k, _)| k == "lxc.cgroup.devices.allow")
+    {
         notes.push(
             "The configuration has cgroup v1 lines (lxc.cgroup.devices.allow); hosts with \
              cgroup v2 (Proxmox 7 and later) ignore them."
                 .to_owned(),
         );
     }
-    if existing.iter().any(|(k, v)| is_dev_entry(k) && v.contains("/dev/nvidia")) {
+    if existing
+        .iter()
+        .any(|(k, v)| is_dev_entry(k) && v.contains("/dev/nvidia"))
+    {
         notes.push(
             "The configuration also passes NVIDIA nodes with Proxmox devN: entries; keep one \
              way of doing it."
@@ -177,9 +184,11 @@ fn covers(have: &str, want: &str) -> bool {
         return false;
     };
     let field = |h: Option<u64>, w: Option<u64>| h.is_none() || h == w;
-    (have.kind == 'a' || have.kind == want.kind)
-        && (have.kind == 'a' || (field(have.major, want.major) && field(have.minor, want.minor)))
-        && want.access.chars().all(|c| have.access.contains(c))
+    let device = have.kind == 'a'
+        || (have.kind == want.kind
+            && field(have.major, want.major)
+            && field(have.minor, want.minor));
+    device && want.access.chars().all(|c| have.access.contains(c))
 }
 
 /// Two mount entries with the same source and target (whatever their options) are the same mount.

@@ -271,7 +271,11 @@ fn device_number(meta: &fs::Metadata) -> (NodeKind, u64, u64) {
         NodeKind::Char
     };
     let rdev = meta.rdev();
-    (kind, nix::sys::stat::major(rdev), nix::sys::stat::minor(rdev))
+    (
+        kind,
+        nix::sys::stat::major(rdev),
+        nix::sys::stat::minor(rdev),
+    )
 }
 
 /// How deep below the device root the census looks (`/dev/snd/by-path/…` is deep enough).

@@ -184,7 +184,11 @@ fn header(sel: &Selection, chosen: &[u32], present: &[u32]) -> Vec<String> {
     let mut what = vec![if chosen == present {
         format!("all GPUs ({})", join(chosen.iter()))
     } else {
-        format!("GPU {} (the host has {})", join(chosen.iter()), join(present.iter()))
+        format!(
+            "GPU {} (the host has {})",
+            join(chosen.iter()),
+            join(present.iter())
+        )
     }];
     for (on, name) in [(sel.dri, "DRI"), (sel.sound, "sound"), (sel.input, "input")] {
         if on {
@@ -205,7 +209,10 @@ fn header(sel: &Selection, chosen: &[u32], present: &[u32]) -> Vec<String> {
 
 fn nvidia_section<'h>(host: &'h Host, chosen: &[u32]) -> (Section, Vec<&'h Node>) {
     let mut section = Section {
-        title: format!("NVIDIA: GPU {}, control and CUDA devices", join(chosen.iter())),
+        title: format!(
+            "NVIDIA: GPU {}, control and CUDA devices",
+            join(chosen.iter())
+        ),
         ..Section::default()
     };
     let mut nodes: Vec<&Node> = host
@@ -238,7 +245,9 @@ fn nvidia_section<'h>(host: &'h Host, chosen: &[u32]) -> (Section, Vec<&'h Node>
             .with_role(Role::NvidiaGpu(gpu))
             .find_map(|n| host.gpu_address.get(&n.minor));
         if let Some(address) = address {
-            section.comments.push(format!("GPU {gpu} is PCI {address}."));
+            section
+                .comments
+                .push(format!("GPU {gpu} is PCI {address}."));
         }
     }
     for (role, name, why) in [
@@ -307,7 +316,11 @@ fn dri_section<'h>(host: &'h Host, chosen: &[u32]) -> (Section, Vec<&'h Node>) {
             let nvidia: Vec<&Node> = all
                 .iter()
                 .copied()
-                .filter(|n| host.dri_owner.get(&n.path).is_some_and(|o| o.vendor == NVIDIA_VENDOR))
+                .filter(|n| {
+                    host.dri_owner
+                        .get(&n.path)
+                        .is_some_and(|o| o.vendor == NVIDIA_VENDOR)
+                })
                 .collect();
             let (chosen_nodes, which) = if nvidia.is_empty() {
                 (all, "all DRI nodes")
@@ -487,7 +500,11 @@ fn unprivileged_section(nodes: &[&Node], ids: &HostIds) -> Section {
             "{} {} to {group}: mapped through below. Inside the container, give a group \
              GID {gid} (`groupmod -g {gid} {name}`) and add the desktop user to it.",
             dev_paths(paths.iter().copied()),
-            if paths.len() == 1 { "belongs" } else { "belong" }
+            if paths.len() == 1 {
+                "belongs"
+            } else {
+                "belong"
+            }
         ));
         if !idmap::delegated(&ids.subgid, u64::from(*gid)) {
             section.comments.push(format!(

@@ -199,8 +199,12 @@ fn liblxc_parses_the_generated_lines() {
 #[test]
 fn a_gpu_the_host_lacks_is_an_error_naming_the_ones_it_has() {
     let host = FakeHost::new(Shape::default());
-    let err = execute(&host.request(gpus(&[0, 2])), &root_context(), &mut Vec::new())
-        .expect_err("GPU 2 does not exist");
+    let err = execute(
+        &host.request(gpus(&[0, 2])),
+        &root_context(),
+        &mut Vec::new(),
+    )
+    .expect_err("GPU 2 does not exist");
     assert!(
         matches!(&err, Error::GpuNotPresent { wanted: 2, present } if present == "0, 1"),
         "{err:?}"
@@ -294,13 +298,19 @@ fn apply_adds_only_missing_lines_keeps_a_backup_and_a_second_run_changes_nothing
     );
     // Nothing already present (or covered by `c 195:* rwm`) was added again.
     assert!(!added.iter().any(|l| l.contains(" 195:")), "{added:?}");
-    assert!(!added.iter().any(|l| l.contains("/dev/nvidia0 ")), "{added:?}");
+    assert!(
+        !added.iter().any(|l| l.contains("/dev/nvidia0 ")),
+        "{added:?}"
+    );
     // The main section grew at its end; the snapshot section is byte for byte the same.
     let (old_main, old_snap) = CONFIG_101.split_once("\n[before-gpu]").expect("snapshot");
     let (new_main, new_snap) = after.split_once("\n[before-gpu]").expect("snapshot");
     assert_eq!(old_snap, new_snap);
     assert!(new_main.starts_with(old_main.trim_end()));
-    assert!(added.iter().any(|l| l.starts_with("lxc.idmap: ")), "{added:?}");
+    assert!(
+        added.iter().any(|l| l.starts_with("lxc.idmap: ")),
+        "{added:?}"
+    );
     // The printed diff, applied by patch(1) to the backup, gives the new file.
     let printed = String::from_utf8(out).expect("UTF-8");
     let diff_start = printed.find("--- ").expect("a diff");
@@ -319,7 +329,11 @@ fn apply_adds_only_missing_lines_keeps_a_backup_and_a_second_run_changes_nothing
         .spawn()
         .and_then(|mut child| {
             use std::io::Write as _;
-            child.stdin.take().expect("stdin").write_all(diff.as_bytes())?;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(diff.as_bytes())?;
             child.wait()
         })
         .expect("patch (apt-get install patch)");
@@ -336,7 +350,11 @@ fn apply_adds_only_missing_lines_keeps_a_backup_and_a_second_run_changes_nothing
     assert!(matches!(outcome, Outcome::Unchanged { .. }), "{outcome:?}");
     assert!(String::from_utf8_lossy(&out).contains("nothing changed"));
     assert_eq!(fs::read_to_string(&config).expect("read"), after);
-    assert_eq!(files_in(&lxc_dir), files_before, "no new backup, no stray file");
+    assert_eq!(
+        files_in(&lxc_dir),
+        files_before,
+        "no new backup, no stray file"
+    );
 }
 
 #[test]
@@ -470,4 +488,42 @@ fn utc_stamp_agrees_with_date() {
             expected
         );
     }
+}
+
+#[test]
+fn command_line_options_become_the_request() {
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: super::Args,
+    }
+    let cli = Cli::try_parse_from([
+        "lxc-config",
+        "--gpu",
+        "0,1",
+        "--dri",
+        "--input",
+        "--apply",
+        "101",
+        "--pve-root",
+        "/tmp/pve",
+    ])
+    .expect("parse");
+    let request = Request::from(cli.args);
+    assert_eq!(
+        request.selection,
+        Selection {
+            gpus: vec![0, 1],
+            dri: true,
+            input: true,
+            ..Selection::default()
+        }
+    );
+    assert_eq!(request.apply, Some(101));
+    assert_eq!(request.roots.dev, Path::new("/dev"));
+    assert_eq!(request.pve_root, Path::new("/tmp/pve"));
+    let both = Cli::try_parse_from(["lxc-config", "--apply", "1", "--syntax", "lxc"]);
+    assert!(both.is_err(), "--apply writes Proxmox syntax only");
 }

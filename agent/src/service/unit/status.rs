@@ -135,7 +135,12 @@ impl ServiceStatus {
             )
         });
         out.push(if self.enabled {
-            check("enabled", Level::Ok, "starts with the user's manager".into(), None)
+            check(
+                "enabled",
+                Level::Ok,
+                "starts with the user's manager".into(),
+                None,
+            )
         } else {
             let fix = format!("systemctl --user enable {UNIT_NAME}");
             check("enabled", Level::Warn, "not enabled".into(), Some(&fix))

@@ -126,7 +126,13 @@ impl FakeHost {
 
     fn nvidia(&self, shape: Shape) {
         for gpu in 0..shape.gpus {
-            self.node(&format!("nvidia{gpu}"), NVIDIA_MAJOR, u64::from(gpu), 0o666, 0);
+            self.node(
+                &format!("nvidia{gpu}"),
+                NVIDIA_MAJOR,
+                u64::from(gpu),
+                0o666,
+                0,
+            );
             let address = format!("0000:{:02x}:00.0", gpu + 1);
             self.dri_card(&address, "0x10de", gpu + 1, Some(128 + gpu));
             if shape.proc_info {
@@ -173,11 +179,19 @@ impl FakeHost {
             )
             .expect("symlink");
         }
-        self.link(&format!("dri/by-path/pci-{address}-card"), &format!("../card{card}"));
+        self.link(
+            &format!("dri/by-path/pci-{address}-card"),
+            &format!("../card{card}"),
+        );
     }
 
     fn sound(&self) {
-        for (name, minor) in [("seq", 1), ("timer", 33), ("controlC0", 0), ("pcmC0D0p", 16)] {
+        for (name, minor) in [
+            ("seq", 1),
+            ("timer", 33),
+            ("controlC0", 0),
+            ("pcmC0D0p", 16),
+        ] {
             self.node(&format!("snd/{name}"), SND_MAJOR, minor, 0o660, AUDIO_GID);
         }
         self.link("snd/by-path/pci-0000:00:1f.3", "../controlC0");
@@ -185,7 +199,13 @@ impl FakeHost {
 
     fn input(&self) {
         for (name, minor) in [("mice", 63), ("event0", 64), ("event1", 65)] {
-            self.node(&format!("input/{name}"), INPUT_MAJOR, minor, 0o660, INPUT_GID);
+            self.node(
+                &format!("input/{name}"),
+                INPUT_MAJOR,
+                minor,
+                0o660,
+                INPUT_GID,
+            );
         }
         self.link("input/by-id/usb-keyboard-event-kbd", "../event0");
         self.node("uinput", MISC_MAJOR, 223, 0o600, 0);
