@@ -249,10 +249,21 @@ pub fn execute(req: &Request, ctx: &Context, out: &mut dyn Write) -> Result<Outc
     let label = config_path.display().to_string();
     report.push_str(&apply::unified_diff(&old, &edit, &label, &label));
     report.push_str(&format!(
-        "Added {} line(s) to {label}; the old version is in {}.\n\
-         Restart the container to use them: pct reboot {ctid}\n",
+        "Added {} line(s) to {label}; the old version is in {}.\n",
         edit.added.len(),
         backup.display()
+    ));
+    if !plan.missing_subgid.is_empty() && edit.added.iter().any(|l| l.starts_with("lxc.idmap")) {
+        report.push_str(
+            "Before restarting, let root map the passed-through groups, or the container will \
+             not start; add to /etc/subgid:\n",
+        );
+        for gid in &plan.missing_subgid {
+            report.push_str(&format!("    root:{gid}:1\n"));
+        }
+    }
+    report.push_str(&format!(
+        "Restart the container to use them: pct reboot {ctid}\n"
     ));
     write_out(out, &report)?;
     Ok(Outcome::Applied {

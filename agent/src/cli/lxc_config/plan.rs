@@ -104,6 +104,9 @@ pub struct Plan {
     pub header: Vec<String>,
     /// The sections in order.
     pub sections: Vec<Section>,
+    /// GIDs the ID map passes through that `/etc/subgid` does not yet delegate to root; the
+    /// container does not start until `root:GID:1` lines are added for them.
+    pub missing_subgid: Vec<u32>,
 }
 
 impl Plan {
@@ -129,7 +132,7 @@ impl Plan {
         };
         let mut plan = Self {
             header: header(sel, &chosen, &present),
-            sections: Vec::new(),
+            ..Self::default()
         };
         let mut included: Vec<&Node> = Vec::new();
         let (section, nodes) = nvidia_section(host, &chosen);
@@ -149,7 +152,9 @@ impl Plan {
             }
         }
         if sel.unprivileged {
-            plan.sections.push(unprivileged_section(&included, ids));
+            let (section, missing) = unprivileged_section(&included, ids);
+            plan.sections.push(section);
+            plan.missing_subgid = missing;
         }
         Ok(plan)
     }
@@ -449,7 +454,8 @@ fn mount_lines(host: &Host, nodes: &[&Node]) -> Vec<Line> {
     lines
 }
 
-fn unprivileged_section(nodes: &[&Node], ids: &HostIds) -> Section {
+/// The notes and ID map, and the GIDs `/etc/subgid` must still delegate.
+fn unprivileged_section(nodes: &[&Node], ids: &HostIds) -> (Section, Vec<u32>) {
     let mut section = Section {
         title: "Unprivileged container: groups and ID map".to_owned(),
         comments: vec![
@@ -483,6 +489,7 @@ fn unprivileged_section(nodes: &[&Node], ids: &HostIds) -> Section {
         ));
     }
     let mut through = BTreeSet::new();
+    let mut missing = Vec::new();
     for (gid, paths) in &by_group {
         let group = ids.groups.describe(*gid);
         if u64::from(*gid) >= gid_range.count {
@@ -507,6 +514,7 @@ fn unprivileged_section(nodes: &[&Node], ids: &HostIds) -> Section {
             }
         ));
         if !idmap::delegated(&ids.subgid, u64::from(*gid)) {
+            missing.push(*gid);
             section.comments.push(format!(
                 "Host: /etc/subgid must let root map GID {gid}; add the line `root:{gid}:1`."
             ));
@@ -525,7 +533,7 @@ fn unprivileged_section(nodes: &[&Node], ids: &HostIds) -> Section {
             })
             .collect();
     }
-    section
+    (section, missing)
 }
 
 /// root's range for shifting container IDs, or Proxmox's default with a comment saying so.

@@ -311,8 +311,12 @@ fn apply_adds_only_missing_lines_keeps_a_backup_and_a_second_run_changes_nothing
         added.iter().any(|l| l.starts_with("lxc.idmap: ")),
         "{added:?}"
     );
-    // The printed diff, applied by patch(1) to the backup, gives the new file.
     let printed = String::from_utf8(out).expect("UTF-8");
+    assert!(
+        printed.contains("add to /etc/subgid:\n    root:29:1\n    root:44:1\n    root:104:1\n"),
+        "{printed}"
+    );
+    // The printed diff, applied by patch(1) to the backup, gives the new file.
     let diff_start = printed.find("--- ").expect("a diff");
     let diff_end = printed.find("Added ").expect("a summary");
     let diff = &printed[diff_start..diff_end];
