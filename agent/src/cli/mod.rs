@@ -1,1 +1,4 @@
 //! Command-line subcommands.
+
+pub mod lxc_config;
+pub mod service;
