@@ -10,12 +10,20 @@ use deskcast::cli;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    #[command(flatten)]
+    config: cli::settings::ConfigPath,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Print or change the ID clients dial.
+    Id(cli::settings::IdArgs),
+    /// Set the password clients log in with.
+    Password(cli::settings::PasswordArgs),
+    /// Show the effective configuration, or where it is.
+    Config(cli::settings::ConfigArgs),
     /// On a Proxmox host: print (or --apply) the LXC lines that pass GPUs and devices through.
     LxcConfig(cli::lxc_config::Args),
     /// Install, remove or inspect the systemd user service.
@@ -32,8 +40,22 @@ fn main() -> anyhow::Result<ExitCode> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .init();
+    let env = deskcast::service::config::Env::from_process();
     let mut stdout = std::io::stdout().lock();
     let code = match cli.command {
+        Command::Id(args) => {
+            cli::settings::run_id(args, &cli.config, &env, &mut stdout)?;
+            ExitCode::SUCCESS
+        }
+        Command::Password(args) => {
+            let mut stdin = std::io::stdin().lock();
+            cli::settings::run_password(args, &cli.config, &env, &mut stdin, &mut stdout)?;
+            ExitCode::SUCCESS
+        }
+        Command::Config(args) => {
+            cli::settings::run_config(args, &cli.config, &env, &mut stdout)?;
+            ExitCode::SUCCESS
+        }
         Command::LxcConfig(args) => {
             cli::lxc_config::run(args, &mut stdout)?;
             ExitCode::SUCCESS

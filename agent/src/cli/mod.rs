@@ -2,3 +2,4 @@
 
 pub mod lxc_config;
 pub mod service;
+pub mod settings;
