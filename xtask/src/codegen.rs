@@ -240,9 +240,9 @@ fn generate(root: &Path, header: &Path, text: &str, version: &str) -> anyhow::Re
     out.push_str(concat!(
         "\n#![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, dead_code)]\n",
         "#![allow(missing_debug_implementations, unused_qualifications, unused_imports)]\n",
-        "#![allow(unsafe_op_in_unsafe_fn, clippy::all, clippy::pedantic)]\n",
+        "#![allow(unsafe_op_in_unsafe_fn, clippy::all, clippy::pedantic, clippy::nursery)]\n",
         "#![allow(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]\n",
-        "#![allow(clippy::multiple_unsafe_ops_per_block)]\n\n",
+        "#![allow(clippy::multiple_unsafe_ops_per_block, rustdoc::all)]\n\n",
     ));
     out.push_str(&bindings);
     out.push_str("\n// The GUIDs the header defines as `static const GUID` initialisers.\n");

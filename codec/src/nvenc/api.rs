@@ -91,6 +91,13 @@ pub(crate) struct EncodeApi {
     _lib: libloading::Library,
 }
 
+// SAFETY: after `load` the value is an immutable table of function pointers into a library it
+// keeps loaded; NVENC's entry points may be called from any thread, and the `unsafe fn`s that
+// call them leave serialising the calls on one session to their callers.
+unsafe impl Send for EncodeApi {}
+// SAFETY: as for Send: shared access only reads the table.
+unsafe impl Sync for EncodeApi {}
+
 impl fmt::Debug for EncodeApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EncodeApi")

@@ -1,7 +1,7 @@
 //! NVENC through CUDA, with both driver libraries loaded at run time.
 //!
 //! The FFI comes in three layers, as in cudarc:
-//! 1. raw bindings: [`sys`], generated from NVIDIA's `nvEncodeAPI.h` by `cargo xtask codegen`,
+//! 1. raw bindings: `sys`, generated from NVIDIA's `nvEncodeAPI.h` by `cargo xtask codegen`,
 //!    and cudarc's `driver::sys` for CUDA;
 //! 2. `unsafe fn` wrappers that turn `NVENCSTATUS` / `CUresult` into `Result`: `api`
 //!    (`EncodeApi`, over the function list of `libnvidia-encode.so.1`) and `cuda::call`;

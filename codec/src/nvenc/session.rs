@@ -10,16 +10,17 @@ use std::ffi::c_void;
 use std::sync::Arc;
 
 use super::api::{EncodeApi, NvencError, zeroed};
-use super::cuda::{Context, DeviceSurface};
-use super::sys::{self, GUID};
+use super::cuda::{Bound, Context, DeviceSurface};
+use super::sys::{self, GUID, NVENCSTATUS};
 
 /// The raw session, destroyed when the last owner drops.
 #[derive(Debug)]
 struct Handle {
     api: Arc<EncodeApi>,
     raw: *mut c_void,
-    /// The CUDA context the session runs on must outlive it.
-    _ctx: Arc<Context>,
+    /// The CUDA context the session runs on; it outlives the session and is made current
+    /// around every call, as FFmpeg's NVENC wrapper does.
+    ctx: Arc<Context>,
 }
 
 // SAFETY: an NVENC session is not tied to a thread (NVIDIA's samples lock bitstreams on a thread
@@ -30,6 +31,11 @@ unsafe impl Send for Handle {}
 unsafe impl Sync for Handle {}
 
 impl Handle {
+    /// Makes the session's CUDA context current until the guard drops.
+    fn bind(&self) -> Result<Bound<'_>, NvencError> {
+        bind(&self.ctx)
+    }
+
     /// `e` with the driver's last error message for this session attached.
     fn explain(&self, mut e: NvencError) -> NvencError {
         // SAFETY: `raw` is an open session while `self` lives.
@@ -40,11 +46,21 @@ impl Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
+        let _ctx = self.bind();
         // SAFETY: every registration and buffer holds an Arc of this handle, so none is left.
         if let Err(e) = unsafe { self.api.destroy_session(self.raw) } {
             tracing::warn!("NVENC: {e}");
         }
     }
+}
+
+/// Binds `ctx`, reporting a failure as an NVENC error of the call that needed it.
+fn bind(ctx: &Context) -> Result<Bound<'_>, NvencError> {
+    ctx.bind().map_err(|e| NvencError {
+        call: "cuCtxPushCurrent_v2",
+        status: NVENCSTATUS::NV_ENC_ERR_GENERIC,
+        detail: e.to_string(),
+    })
 }
 
 /// An open session that is not yet initialised: ask it what the device can do.
@@ -57,6 +73,7 @@ impl Session {
     /// Opens a session on `ctx`'s device. This is where a GPU without NVENC, or one at its
     /// session limit, says no.
     pub(crate) fn open(api: &Arc<EncodeApi>, ctx: &Arc<Context>) -> Result<Self, NvencError> {
+        let _ctx = bind(ctx)?;
         // SAFETY: the context is live and the handle keeps an Arc of it, so it outlives the
         // session.
         let raw = unsafe { api.open_session(ctx.raw().cast()) }?;
@@ -64,7 +81,7 @@ impl Session {
             handle: Arc::new(Handle {
                 api: Arc::clone(api),
                 raw,
-                _ctx: Arc::clone(ctx),
+                ctx: Arc::clone(ctx),
             }),
         })
     }
@@ -72,6 +89,7 @@ impl Session {
     /// The codec GUIDs the device can encode (empty on a GPU without an encoder).
     pub(crate) fn codecs(&self) -> Result<Vec<GUID>, NvencError> {
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: the session is open.
         unsafe { h.api.encode_guids(h.raw) }.map_err(|e| h.explain(e))
     }
@@ -82,6 +100,7 @@ impl Session {
         codec: GUID,
     ) -> Result<Vec<sys::NV_ENC_BUFFER_FORMAT>, NvencError> {
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: the session is open.
         unsafe { h.api.input_formats(h.raw, codec) }.map_err(|e| h.explain(e))
     }
@@ -89,6 +108,7 @@ impl Session {
     /// One capability of the device for `codec`.
     pub(crate) fn caps(&self, codec: GUID, cap: sys::NV_ENC_CAPS) -> Result<i32, NvencError> {
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: the session is open.
         unsafe { h.api.caps(h.raw, codec, cap) }.map_err(|e| h.explain(e))
     }
@@ -101,6 +121,7 @@ impl Session {
         tuning: sys::NV_ENC_TUNING_INFO,
     ) -> Result<sys::NV_ENC_CONFIG, NvencError> {
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: the session is open.
         unsafe { h.api.preset_config(h.raw, codec, preset, tuning) }.map_err(|e| h.explain(e))
     }
@@ -108,10 +129,14 @@ impl Session {
     /// Initialises the session with `params`.
     pub(crate) fn initialize(self, mut params: Box<EncodeParams>) -> Result<Encoding, NvencError> {
         params.link();
-        let h = &self.handle;
-        // SAFETY: the session is open and not initialised (this consumes it); `link` pointed
-        // `encodeConfig` at the configuration inside the same box, which lives on in `Encoding`.
-        unsafe { h.api.initialize(h.raw, &mut params.init) }.map_err(|e| h.explain(e))?;
+        {
+            let h = &self.handle;
+            let _ctx = h.bind()?;
+            // SAFETY: the session is open and not initialised (this consumes it); `link` pointed
+            // `encodeConfig` at the configuration inside the same box, which lives on in
+            // `Encoding`.
+            unsafe { h.api.initialize(h.raw, &mut params.init) }.map_err(|e| h.explain(e))?;
+        }
         Ok(Encoding {
             handle: self.handle,
             params,
@@ -190,6 +215,7 @@ impl Encoding {
         re.version = sys::NV_ENC_RECONFIGURE_PARAMS_VER;
         re.reInitEncodeParams = self.params.init;
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: the session is initialised; `encodeConfig` points into `self.params`, alive.
         let result = unsafe { h.api.reconfigure(h.raw, &mut re) }.map_err(|e| h.explain(e));
         if result.is_err() {
@@ -216,6 +242,7 @@ impl Encoding {
         p.bufferFormat = sys::NV_ENC_BUFFER_FORMAT::NV_ENC_BUFFER_FORMAT_ARGB;
         p.bufferUsage = sys::NV_ENC_BUFFER_USAGE::NV_ENC_INPUT_IMAGE;
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: the session is initialised; the surface moves into the returned value, which
         // unregisters before it frees the surface.
         let raw = unsafe { h.api.register(h.raw, &mut p) }.map_err(|e| h.explain(e))?;
@@ -229,6 +256,7 @@ impl Encoding {
     /// Creates an output buffer.
     pub(crate) fn bitstream(&self) -> Result<Bitstream, NvencError> {
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: the session is initialised.
         let raw = unsafe { h.api.create_bitstream(h.raw) }.map_err(|e| h.explain(e))?;
         Ok(Bitstream {
@@ -252,6 +280,7 @@ impl Encoding {
             "NVENC resources of another session"
         );
         let h = &self.handle;
+        let _ctx = h.bind()?;
         let (width, height) = (self.params.init.encodeWidth, self.params.init.encodeHeight);
         let mapped = input.map()?;
         let mut pic: sys::NV_ENC_PIC_PARAMS = zeroed();
@@ -307,6 +336,7 @@ impl RegisteredSurface {
 
     fn map(&self) -> Result<Mapped<'_>, NvencError> {
         let h = &self.handle;
+        let _ctx = h.bind()?;
         // SAFETY: registered on this session and not mapped (mappings live only inside
         // `encode`, which holds `&mut self`).
         let (ptr, format) = unsafe { h.api.map(h.raw, self.raw) }.map_err(|e| h.explain(e))?;
@@ -321,6 +351,7 @@ impl RegisteredSurface {
 impl Drop for Mapped<'_> {
     fn drop(&mut self) {
         let h = &self.reg.handle;
+        let _ctx = h.bind();
         // SAFETY: mapped by `map` on this session; `encode` waits for the bitstream before
         // this drops, so no encode is pending on it.
         if let Err(e) = unsafe { h.api.unmap(h.raw, self.ptr) } {
@@ -332,6 +363,7 @@ impl Drop for Mapped<'_> {
 impl Drop for RegisteredSurface {
     fn drop(&mut self) {
         let h = &self.handle;
+        let _ctx = h.bind();
         // SAFETY: registered on this session and not mapped; the surface is freed after this,
         // when the field drops.
         if let Err(e) = unsafe { h.api.unregister(h.raw, self.raw) } {
@@ -354,6 +386,7 @@ impl Bitstream {
     /// Waits for the pending encode, appends its bitstream to `out` and unlocks.
     fn read_into(&mut self, out: &mut Vec<u8>) -> Result<Encoded, NvencError> {
         let h = &self.handle;
+        let _ctx = h.bind()?;
         let mut lock: sys::NV_ENC_LOCK_BITSTREAM = zeroed();
         lock.version = sys::NV_ENC_LOCK_BITSTREAM_VER;
         lock.outputBitstream = self.raw;
@@ -381,6 +414,7 @@ impl Bitstream {
 impl Drop for Bitstream {
     fn drop(&mut self) {
         let h = &self.handle;
+        let _ctx = h.bind();
         // SAFETY: created on this session and not locked (locks end inside `read_into`).
         if let Err(e) = unsafe { h.api.destroy_bitstream(h.raw, self.raw) } {
             tracing::warn!("NVENC: {e}");

@@ -76,12 +76,12 @@ impl Uploader {
         if self.rects.is_empty() {
             return Ok(Route::Unchanged);
         }
-        if let Some(id) = frame.buffer.filter(|_| self.can_register) {
-            if self.registered(id, frame.data) {
-                self.stream
-                    .upload(frame.data, frame.stride, &self.rects, dst)?;
-                return Ok(Route::Registered);
-            }
+        if let Some(id) = frame.buffer.filter(|_| self.can_register)
+            && self.registered(id, frame.data)
+        {
+            self.stream
+                .upload(frame.data, frame.stride, &self.rects, dst)?;
+            return Ok(Route::Registered);
         }
         let width_bytes = frame.width as usize * 4;
         let needed = width_bytes * frame.height as usize;
@@ -143,6 +143,7 @@ impl Uploader {
     }
 
     /// The stream the copies run on (tests read the surface back through it).
+    #[cfg(test)]
     pub(crate) fn stream(&self) -> &Stream {
         &self.stream
     }

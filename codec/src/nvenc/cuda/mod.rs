@@ -261,7 +261,9 @@ impl Stream {
         Ok(())
     }
 
-    /// Copies all of `src` back into host memory (`height` rows of `dst_stride` bytes) and waits.
+    /// Copies all of `src` back into host memory (`height` rows of `dst_stride` bytes) and waits;
+    /// tests check uploads with it.
+    #[cfg(test)]
     pub(crate) fn download(
         &self,
         src: &DeviceSurface,
@@ -517,6 +519,7 @@ impl DeviceSurface {
     }
 
     /// The whole surface as a rectangle in pixels.
+    #[cfg(test)]
     pub(crate) fn full_rect(&self) -> Rect {
         Rect {
             x: 0,

@@ -66,11 +66,10 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        // SAFETY: detaches and removes our own segment; nothing uses it afterwards.
-        unsafe {
-            libc::shmdt(self.ptr.cast());
-            libc::shmctl(self.id, libc::IPC_RMID, std::ptr::null_mut());
-        }
+        // SAFETY: detaches our own segment; nothing uses the mapping afterwards.
+        unsafe { libc::shmdt(self.ptr.cast()) };
+        // SAFETY: marks our own segment for removal; a null buffer is allowed for IPC_RMID.
+        unsafe { libc::shmctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) };
     }
 }
 
