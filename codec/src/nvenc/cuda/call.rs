@@ -125,20 +125,14 @@ impl Library {
         &self.name
     }
 
-    /// `cuInit(0)`.
-    ///
-    /// # Safety
-    /// None beyond the library check this type stands for; `unsafe` because it is raw FFI.
-    pub(crate) unsafe fn init(&self) -> Result<(), CudaError> {
+    /// `cuInit(0)`. Safe: it has no preconditions once the library is checked.
+    pub(crate) fn init(&self) -> Result<(), CudaError> {
         // SAFETY: the symbol exists (checked in `load`); cuInit takes a plain flags word.
         check("cuInit", unsafe { sys::cuInit(0) })
     }
 
-    /// The driver's CUDA version, e.g. 12020 for 12.2.
-    ///
-    /// # Safety
-    /// None beyond the library check; raw FFI.
-    pub(crate) unsafe fn driver_version(&self) -> Result<c_int, CudaError> {
+    /// The driver's CUDA version, e.g. 12020 for 12.2. Safe, like [`Self::init`].
+    pub(crate) fn driver_version(&self) -> Result<c_int, CudaError> {
         let mut v = 0;
         // SAFETY: the symbol exists; `v` is a valid out-pointer for the call's duration.
         check("cuDriverGetVersion", unsafe {

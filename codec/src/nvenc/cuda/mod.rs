@@ -48,10 +48,8 @@ impl Driver {
             library: lib.name().to_owned(),
             source,
         };
-        // SAFETY: `lib` has passed the symbol check; cuInit may be called any number of times.
-        unsafe { lib.init() }.map_err(fail)?;
-        // SAFETY: as above; a plain query.
-        let version = unsafe { lib.driver_version() }.map_err(fail)?;
+        lib.init().map_err(fail)?;
+        let version = lib.driver_version().map_err(fail)?;
         Ok(Arc::new(Self { lib, version }))
     }
 
