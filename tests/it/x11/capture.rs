@@ -235,3 +235,138 @@ fn buffers_are_lent_out_and_come_home_from_other_threads() {
     // The skipped frame's buffer went home.
     capturer.capture().unwrap();
 }
+
+/// The SysV segment ids alive on the machine.
+fn sysv_segments() -> BTreeSet<i32> {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect()
+}
+
+/// The number of mappings of memfd capture buffers in a process.
+fn capture_memfd_mappings(pid: u32) -> usize {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    maps.lines()
+        .filter(|l| l.contains("memfd:deskcast-capture"))
+        .count()
+}
+
+/// Polls `done` for up to 10 s: the server releases its side after reading our disconnect.
+fn eventually(mut done: impl FnMut() -> bool) -> bool {
+    let deadline = after_ms(10_000);
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    done()
+}
+
+#[test]
+fn sysv_segments_are_released_on_drop_and_on_panic() {
+    let server = xvfb(320, 200);
+    let opts = options(&server);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    let crashed = std::thread::spawn(move || {
+        let mut capturer = Capturer::new(&opts, only(CapturePath::ShmSysv)).unwrap();
+        let ids: Vec<i32> = capturer
+            .buffers()
+            .iter()
+            .filter_map(|b| match b.backing {
+                BufferBacking::SysV { shmid } => Some(shmid),
+                _ => None,
+            })
+            .collect();
+        let _held = (capturer.capture().unwrap(), capturer.capture().unwrap());
+        tx.send(ids).unwrap();
+        panic!("the capture thread dies holding two frames");
+    })
+    .join();
+    assert!(crashed.is_err());
+    let ids = rx.recv().unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(
+        eventually(|| sysv_segments().is_disjoint(&ids.iter().copied().collect())),
+        "segments {ids:?} leaked"
+    );
+
+    // A frame that outlives its capturer still reads, and releases its segment when dropped.
+    let mut capturer = Capturer::new(&options(&server), only(CapturePath::ShmSysv)).unwrap();
+    let ids: BTreeSet<i32> = capturer
+        .buffers()
+        .iter()
+        .filter_map(|b| match b.backing {
+            BufferBacking::SysV { shmid } => Some(shmid),
+            _ => None,
+        })
+        .collect();
+    assert!(ids.is_subset(&sysv_segments()));
+    let frame = capturer.capture().unwrap();
+    drop(capturer);
+    assert_eq!(frame.data().len(), 320 * 200 * 4);
+    drop(frame);
+    assert!(
+        eventually(|| sysv_segments().is_disjoint(&ids)),
+        "segments {ids:?} leaked"
+    );
+}
+
+#[test]
+fn memfd_buffers_are_unmapped_here_and_in_the_server() {
+    let server = xvfb(320, 200);
+    let mut capturer = Capturer::new(&options(&server), only(CapturePath::ShmFd)).unwrap();
+    let inodes: Vec<u64> = capturer
+        .buffers()
+        .iter()
+        .filter_map(|b| match b.backing {
+            BufferBacking::Memfd { inode } => Some(inode),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inodes.len(), 3);
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let mapped = |inode: u64| {
+        maps.lines()
+            .any(|l| l.split_whitespace().nth(4) == Some(&inode.to_string()))
+    };
+    assert!(inodes.iter().all(|&i| mapped(i)));
+    assert_eq!(capture_memfd_mappings(server.pid()), 3);
+
+    let frame = capturer.capture().unwrap();
+    drop(capturer);
+    drop(frame);
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(
+        !maps
+            .lines()
+            .any(|l| inodes.iter().any(|i| l.split_whitespace().nth(4) == Some(&i.to_string()))),
+        "a capture buffer is still mapped here"
+    );
+    assert!(eventually(|| capture_memfd_mappings(server.pid()) == 0));
+}
+
+#[test]
+fn a_lost_server_is_a_typed_error_and_reconnecting_works() {
+    let mut server = xvfb(320, 200);
+    let mut capturer = Capturer::new(&options(&server), CaptureConfig::default()).unwrap();
+    let frame = capturer.capture().unwrap();
+    server.kill();
+    // The first requests may still go into the socket buffer; the loss shows once it is read.
+    let error = (0..100)
+        .find_map(|_| capturer.capture().err())
+        .expect("capture fails without a server");
+    assert!(error.is_disconnected(), "{error}");
+    // Frames in hand stay readable.
+    assert_eq!(frame.data().len(), 320 * 200 * 4);
+    let error = capturer.wait(after_ms(100)).unwrap_err();
+    assert!(error.is_disconnected(), "{error}");
+
+    let server = xvfb(320, 200);
+    let mut capturer = Capturer::new(&options(&server), CaptureConfig::default()).unwrap();
+    capturer.capture().unwrap();
+}
