@@ -6,7 +6,7 @@ mod capture;
 // mod clipboard;
 // mod connection;
 // mod cursor;
-// mod input;
+mod input;
 // mod screen;
 
 use std::time::{Duration, Instant};

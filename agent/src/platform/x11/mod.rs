@@ -16,6 +16,7 @@
 mod capture;
 mod connection;
 mod error;
+mod input;
 mod region;
 mod screen;
 mod shm;
@@ -26,6 +27,7 @@ pub use capture::{
 };
 pub use connection::ConnectOptions;
 pub use error::{Error, Fault};
+pub use input::{Button, Injector, LockState, control_key_keysyms};
 pub use region::merge_rects;
 pub use screen::{Monitor, Screen};
 
