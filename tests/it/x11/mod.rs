@@ -3,7 +3,7 @@
 //! as the real counterparts where they are.
 
 mod capture;
-// mod clipboard;
+mod clipboard;
 // mod connection;
 // mod cursor;
 mod input;

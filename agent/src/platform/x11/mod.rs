@@ -14,6 +14,7 @@
 //! `GetImage`. [`Capturer::path`] says which path was taken and why.
 
 mod capture;
+mod clipboard;
 mod connection;
 mod error;
 mod input;
@@ -25,6 +26,7 @@ pub use capture::{
     BufferBacking, BufferInfo, CaptureArea, CaptureConfig, CapturePath, CapturedFrame, Capturer,
     PathAttempt, PathChoice, Paths, Wake,
 };
+pub use clipboard::{Clipboard, ClipboardConfig, ClipboardEvent, ClipboardSetter};
 pub use connection::ConnectOptions;
 pub use error::{Error, Fault};
 pub use input::{Button, Injector, LockState, control_key_keysyms};
