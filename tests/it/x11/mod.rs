@@ -4,10 +4,10 @@
 
 mod capture;
 mod clipboard;
-// mod connection;
-// mod cursor;
+mod connection;
+mod cursor;
 mod input;
-// mod screen;
+mod screen;
 
 use std::time::{Duration, Instant};
 

@@ -16,6 +16,7 @@
 mod capture;
 mod clipboard;
 mod connection;
+mod cursor;
 mod error;
 mod input;
 mod region;
@@ -28,6 +29,7 @@ pub use capture::{
 };
 pub use clipboard::{Clipboard, ClipboardConfig, ClipboardEvent, ClipboardSetter};
 pub use connection::ConnectOptions;
+pub use cursor::{CursorImage, CursorWatcher, premultiplied_argb_to_rgba};
 pub use error::{Error, Fault};
 pub use input::{Button, Injector, LockState, control_key_keysyms};
 pub use region::merge_rects;

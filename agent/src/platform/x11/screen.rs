@@ -131,9 +131,10 @@ impl Screen {
             .ctx("RRGetCrtcInfo")?
             .reply()
             .ctx("RRGetCrtcInfo")?;
-        let mode = self.mode_for(&resources, &output, w16, h16)?;
+        // Check the size against the server's limits before making a mode it may refuse.
         let (screen_w, screen_h) =
             self.size_with(&resources, crtc, &crtc_info, width, height)?;
+        let mode = self.mode_for(&resources, &output, w16, h16)?;
         let (cur_w, cur_h) = self.size()?;
         // The CRTC must fit the screen while it switches, so grow first and shrink after.
         if screen_w > cur_w || screen_h > cur_h {
@@ -278,26 +279,35 @@ impl Screen {
         {
             return Ok(m.id);
         }
-        let id = match resources.modes.iter().find(fits) {
-            Some(m) => m.id,
+        let (id, created) = match resources.modes.iter().find(fits) {
+            Some(m) => (m.id, false),
             None => {
                 let name = format!("{width}x{height}");
                 let info = mode_info(width, height, &name);
-                self.x
+                let id = self
+                    .x
                     .conn
                     .randr_create_mode(self.x.root(), info, name.as_bytes())
                     .ctx("RRCreateMode")?
                     .reply()
                     .ctx("RRCreateMode")?
-                    .mode
+                    .mode;
+                (id, true)
             }
         };
-        self.x
+        let added = self
+            .x
             .conn
             .randr_add_output_mode(output.id, id)
             .ctx("RRAddOutputMode")?
             .check()
-            .ctx("RRAddOutputMode")?;
+            .ctx("RRAddOutputMode");
+        if let Err(e) = added {
+            if created {
+                let _ = self.x.conn.randr_destroy_mode(id);
+            }
+            return Err(e);
+        }
         Ok(id)
     }
 
