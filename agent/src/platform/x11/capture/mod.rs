@@ -571,11 +571,12 @@ impl Capturer {
     fn follow_screen(&mut self) -> Result<(), Error> {
         let area = resolve_area(&self.x, self.randr, &self.config.area)?;
         let resized = (area.width, area.height) != (self.area.width, self.area.height);
+        let moved = area != self.area;
         self.area = area;
         if resized {
             tracing::info!(width = area.width, height = area.height, "capture area resized");
             self.fill_slots()?;
-        } else {
+        } else if moved {
             for slot in &mut self.slots {
                 slot.valid = false;
             }
