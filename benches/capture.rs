@@ -71,7 +71,9 @@ impl Painter {
             width: size,
             height: size,
         };
-        self.conn.poly_fill_rectangle(self.root, self.gc, &[r]).unwrap();
+        self.conn
+            .poly_fill_rectangle(self.root, self.gc, &[r])
+            .unwrap();
         self.conn.flush().unwrap();
     }
 }
@@ -112,7 +114,11 @@ fn capture(c: &mut Criterion) {
                 black_box(&dst);
             });
         });
-        for path in [CapturePath::ShmFd, CapturePath::ShmSysv, CapturePath::GetImage] {
+        for path in [
+            CapturePath::ShmFd,
+            CapturePath::ShmSysv,
+            CapturePath::GetImage,
+        ] {
             let mut capturer = Capturer::new(&options, only(path, false)).unwrap();
             let name = format!("{path:?}");
             group.bench_function(BenchmarkId::new(name, &label), |b| {

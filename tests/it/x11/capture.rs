@@ -39,7 +39,11 @@ fn check_pattern(server: &Xvfb, config: CaptureConfig, expect: CapturePath) -> C
 #[test]
 fn a_pattern_is_captured_exactly_on_every_path() {
     let server = xvfb(640, 360);
-    for path in [CapturePath::ShmFd, CapturePath::ShmSysv, CapturePath::GetImage] {
+    for path in [
+        CapturePath::ShmFd,
+        CapturePath::ShmSysv,
+        CapturePath::GetImage,
+    ] {
         let capturer = check_pattern(&server, only(path), path);
         let shared = path != CapturePath::GetImage;
         assert!(capturer.buffers().iter().all(|b| match b.backing {
@@ -118,7 +122,11 @@ fn paths_fall_back_in_order_as_they_are_disabled() {
     let reasons: Vec<_> = choice.attempts.iter().map(|a| a.path).collect();
     assert_eq!(
         reasons,
-        [CapturePath::ShmFd, CapturePath::ShmSysv, CapturePath::GetImage]
+        [
+            CapturePath::ShmFd,
+            CapturePath::ShmSysv,
+            CapturePath::GetImage
+        ]
     );
     assert!(choice.to_string().contains("no MIT-SHM"), "{choice}");
 }
@@ -155,7 +163,10 @@ fn a_small_change_is_reported_as_one_small_rectangle() {
     let mut capturer = Capturer::new(&options(&server), CaptureConfig::default()).unwrap();
     drop(capturer.capture().unwrap());
     painter.fill(100, 50, 10, 7, 0x123456);
-    let frame = capturer.next_frame(after_ms(5000)).unwrap().expect("a frame");
+    let frame = capturer
+        .next_frame(after_ms(5000))
+        .unwrap()
+        .expect("a frame");
     let rect = Rect {
         x: 100,
         y: 50,
@@ -185,11 +196,26 @@ fn partial_grabs_into_reused_buffers_stay_exact() {
             let x = (seed >> 20) % u64::from(w - 20);
             let y = (seed >> 40) % u64::from(h - 20);
             let size = 1 + (seed >> 8) % 19;
-            painter.fill(x as i16, y as i16, size as u16, size as u16, (seed >> 3) as u32);
-            let frame = capturer.next_frame(after_ms(5000)).unwrap().expect("a frame");
+            painter.fill(
+                x as i16,
+                y as i16,
+                size as u16,
+                size as u16,
+                (seed >> 3) as u32,
+            );
+            let frame = capturer
+                .next_frame(after_ms(5000))
+                .unwrap()
+                .expect("a frame");
             let want = painter.read(0, 0, w as u16, h as u16);
             assert_same_pixels(frame.data(), frame.stride(), &want, w, h);
-            assert!(frame.damage().iter().all(|r| r.width <= 20 && r.height <= 20), "{round}");
+            assert!(
+                frame
+                    .damage()
+                    .iter()
+                    .all(|r| r.width <= 20 && r.height <= 20),
+                "{round}"
+            );
             held.push_back(frame);
             if held.len() == 2 {
                 held.pop_front();
@@ -210,26 +236,38 @@ fn buffers_are_lent_out_and_come_home_from_other_threads() {
     let a = capturer.capture().unwrap();
     let b = capturer.capture().unwrap();
     assert_ne!(a.buffer_id(), b.buffer_id());
-    assert!(matches!(capturer.capture(), Err(Error::BuffersExhausted(2))));
+    assert!(matches!(
+        capturer.capture(),
+        Err(Error::BuffersExhausted(2))
+    ));
 
     // The encoder thread reads the frame and drops it; the buffer comes home.
     std::thread::spawn(move || assert_eq!(a.data().len(), 320 * 200 * 4))
         .join()
         .unwrap();
     painter.fill(0, 0, 5, 5, 0xff0000);
-    let c = capturer.next_frame(after_ms(5000)).unwrap().expect("a frame");
+    let c = capturer
+        .next_frame(after_ms(5000))
+        .unwrap()
+        .expect("a frame");
     let ids: BTreeSet<_> = capturer.buffers().iter().map(|i| i.id).collect();
     assert!(ids.contains(&c.buffer_id()) && ids.contains(&b.buffer_id()));
 
     // Latest frame wins: a skipped frame's damage moves into the frame that replaces it.
     drop(b);
     painter.fill(300, 190, 5, 5, 0x00ff00);
-    let mut d = capturer.next_frame(after_ms(5000)).unwrap().expect("a frame");
+    let mut d = capturer
+        .next_frame(after_ms(5000))
+        .unwrap()
+        .expect("a frame");
     let at = |f: &deskcast::platform::x11::CapturedFrame, x, y| {
         f.damage().iter().any(|r| r.x == x && r.y == y)
     };
     assert!(at(&d, 300, 190) && !at(&d, 0, 0), "{:?}", d.damage());
-    assert!(matches!(capturer.capture(), Err(Error::BuffersExhausted(2))));
+    assert!(matches!(
+        capturer.capture(),
+        Err(Error::BuffersExhausted(2))
+    ));
     d.absorb(c);
     assert!(at(&d, 300, 190) && at(&d, 0, 0), "{:?}", d.damage());
     // The skipped frame's buffer went home.
@@ -342,9 +380,9 @@ fn memfd_buffers_are_unmapped_here_and_in_the_server() {
     drop(frame);
     let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
     assert!(
-        !maps
-            .lines()
-            .any(|l| inodes.iter().any(|i| l.split_whitespace().nth(4) == Some(&i.to_string()))),
+        !maps.lines().any(|l| inodes
+            .iter()
+            .any(|i| l.split_whitespace().nth(4) == Some(&i.to_string()))),
         "a capture buffer is still mapped here"
     );
     assert!(eventually(|| capture_memfd_mappings(server.pid()) == 0));

@@ -120,7 +120,10 @@ fn big_text(len: usize) -> String {
 fn text_set_here_is_read_by_xclip_in_every_target() {
     let server = xvfb(64, 64);
     let clipboard = Running::start(&server, ClipboardConfig::default());
-    clipboard.setter.set_text("héllo wörld €".to_owned()).unwrap();
+    clipboard
+        .setter
+        .set_text("héllo wörld €".to_owned())
+        .unwrap();
     xclip_reads(&server, "UTF8_STRING", "héllo wörld €".as_bytes());
     xclip_reads(&server, "TEXT", "héllo wörld €".as_bytes());
     xclip_reads(&server, "STRING", b"h\xe9llo w\xf6rld ?");
@@ -132,7 +135,10 @@ fn text_set_here_is_read_by_xclip_in_every_target() {
         .stdout;
     let targets = String::from_utf8(targets).unwrap();
     for t in ["TARGETS", "UTF8_STRING", "STRING", "TEXT", "TIMESTAMP"] {
-        assert!(targets.lines().any(|l| l == t), "{t} missing from {targets:?}");
+        assert!(
+            targets.lines().any(|l| l == t),
+            "{t} missing from {targets:?}"
+        );
     }
 }
 
@@ -193,7 +199,10 @@ fn incr_between_two_clipboards_and_the_size_cap() {
     let too_big = "x".repeat(5000);
     assert!(matches!(
         capped.setter.set_text(too_big.clone()),
-        Err(Error::ClipboardTooLarge { size: 5000, cap: 1000 })
+        Err(Error::ClipboardTooLarge {
+            size: 5000,
+            cap: 1000
+        })
     ));
     a.setter.set_text(too_big.clone()).unwrap();
     assert!(matches!(capped.next_event(), ClipboardEvent::TooLarge { size } if size >= 5000));

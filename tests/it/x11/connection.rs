@@ -60,7 +60,10 @@ fn an_explicit_authority_file_is_honoured() {
         ..with
     })
     .unwrap_err();
-    assert!(matches!(unreadable, Error::Xauthority { .. }), "{unreadable}");
+    assert!(
+        matches!(unreadable, Error::Xauthority { .. }),
+        "{unreadable}"
+    );
 }
 
 #[test]

@@ -64,27 +64,43 @@ fn shape_changes_are_seen_as_straight_rgba_with_stable_serials() {
     let b = argb_cursor(&conn, root, [0xff_00_00_ff; 4], (0, 1));
 
     show(&conn, root, a);
-    let serial_a = watcher.wait_change(after_ms(10_000)).unwrap().expect("a change");
+    let serial_a = watcher
+        .wait_change(after_ms(10_000))
+        .unwrap()
+        .expect("a change");
     let image = watcher.image().unwrap();
     assert_eq!(image.serial, serial_a);
-    assert_eq!((image.width, image.height, image.hot_x, image.hot_y), (2, 2, 1, 0));
+    assert_eq!(
+        (image.width, image.height, image.hot_x, image.hot_y),
+        (2, 2, 1, 0)
+    );
     assert_eq!(
         image.rgba,
         [
             0xff, 0x00, 0x00, 0xff, // opaque red
             0x00, 0x80, 0x00, 0x80, // half-transparent green, un-premultiplied
             0x00, 0x00, 0x00, 0x00, // transparent
-            0x40, 0x80, 0xbf, 0x40, // quarter alpha: 16·255/64 = 63.75, 32 → 127.5, 48 → 191.25
+            0x40, 0x80, 0xbf,
+            0x40, // quarter alpha: 16·255/64 = 63.75, 32 → 127.5, 48 → 191.25
         ]
     );
 
     show(&conn, root, b);
-    let serial_b = watcher.wait_change(after_ms(10_000)).unwrap().expect("a change");
+    let serial_b = watcher
+        .wait_change(after_ms(10_000))
+        .unwrap()
+        .expect("a change");
     assert_ne!(serial_b, serial_a);
-    assert_eq!(watcher.image().unwrap().rgba, [0x00, 0x00, 0xff, 0xff].repeat(4));
+    assert_eq!(
+        watcher.image().unwrap().rgba,
+        [0x00, 0x00, 0xff, 0xff].repeat(4)
+    );
 
     show(&conn, root, a);
-    assert_eq!(watcher.wait_change(after_ms(10_000)).unwrap(), Some(serial_a));
+    assert_eq!(
+        watcher.wait_change(after_ms(10_000)).unwrap(),
+        Some(serial_a)
+    );
     // Nothing changes: the wait ends at its deadline.
     assert_eq!(watcher.wait_change(after_ms(300)).unwrap(), None);
 }

@@ -10,9 +10,7 @@ use deskcast::platform::x11::{Button, Injector, LockState, Screen};
 use deskcast_testkit::{Xvfb, require_tool};
 use x11rb::connection::Connection as _;
 use x11rb::protocol::Event;
-use x11rb::protocol::xproto::{
-    ConnectionExt as _, CreateWindowAux, EventMask, WindowClass,
-};
+use x11rb::protocol::xproto::{ConnectionExt as _, CreateWindowAux, EventMask, WindowClass};
 use x11rb::rust_connection::RustConnection;
 
 use super::{after_ms, options, xvfb};
@@ -40,11 +38,28 @@ fn assert_no_key_down(server: &Xvfb) {
 fn the_pointer_lands_where_asked_on_two_monitors() {
     require_tool("xrandr", "x11-xserver-utils");
     let server = xvfb(1280, 720);
-    run(&server, "xrandr", &["--setmonitor", "left", "640/160x720/90+0+0", "none"]);
-    run(&server, "xrandr", &["--setmonitor", "right", "640/160x720/90+640+0", "none"]);
-    let monitors = Screen::connect(&options(&server)).unwrap().monitors().unwrap();
-    let right = monitors.iter().find(|m| m.name == "right").expect("monitor right");
-    assert_eq!((right.x, right.y, right.width, right.height), (640, 0, 640, 720));
+    run(
+        &server,
+        "xrandr",
+        &["--setmonitor", "left", "640/160x720/90+0+0", "none"],
+    );
+    run(
+        &server,
+        "xrandr",
+        &["--setmonitor", "right", "640/160x720/90+640+0", "none"],
+    );
+    let monitors = Screen::connect(&options(&server))
+        .unwrap()
+        .monitors()
+        .unwrap();
+    let right = monitors
+        .iter()
+        .find(|m| m.name == "right")
+        .expect("monitor right");
+    assert_eq!(
+        (right.x, right.y, right.width, right.height),
+        (640, 0, 640, 720)
+    );
 
     let (conn, _) = RustConnection::connect(Some(server.display())).unwrap();
     let mut injector = Injector::new(&options(&server)).unwrap();
@@ -93,7 +108,13 @@ fn buttons_and_both_wheels_reach_a_window() {
 
     let mut injector = Injector::new(&options(&server)).unwrap();
     injector.move_to(10, 10).unwrap();
-    for b in [Button::Left, Button::Middle, Button::Right, Button::Back, Button::Forward] {
+    for b in [
+        Button::Left,
+        Button::Middle,
+        Button::Right,
+        Button::Back,
+        Button::Forward,
+    ] {
         injector.button(b, true).unwrap();
         injector.button(b, false).unwrap();
     }
@@ -288,7 +309,12 @@ fn altgr_and_absent_characters_on_a_german_layout() {
     injector.type_text(altgr).unwrap();
     let presses = xev.wait_text(altgr);
     for p in presses.iter().filter(|p| !p.text.is_empty()) {
-        assert_ne!(p.state & 0x80, 0, "{:?} was typed without AltGr (Mod5)", p.text);
+        assert_ne!(
+            p.state & 0x80,
+            0,
+            "{:?} was typed without AltGr (Mod5)",
+            p.text
+        );
     }
     xev.clear();
 
@@ -339,7 +365,8 @@ fn caps_lock_is_brought_in_step_and_nothing_stays_pressed() {
     injector.sync().unwrap();
     let (conn, _) = RustConnection::connect(Some(server.display())).unwrap();
     let root = conn.setup().roots[0].root;
-    let mask = |conn: &RustConnection| u16::from(conn.query_pointer(root).unwrap().reply().unwrap().mask);
+    let mask =
+        |conn: &RustConnection| u16::from(conn.query_pointer(root).unwrap().reply().unwrap().mask);
     assert_eq!(mask(&conn) & 0x02, 0x02, "Caps Lock is on");
     // Text comes out as sent, whatever the lock says.
     injector.type_text("aB").unwrap();
@@ -355,5 +382,9 @@ fn caps_lock_is_brought_in_step_and_nothing_stays_pressed() {
     injector.button(Button::Right, true).unwrap();
     drop(injector);
     assert_no_key_down(&server);
-    assert_eq!(mask(&conn) & 0x1f05, 0, "no modifier or button is left down");
+    assert_eq!(
+        mask(&conn) & 0x1f05,
+        0,
+        "no modifier or button is left down"
+    );
 }

@@ -55,10 +55,14 @@ impl Painter {
         let (conn, screen) = RustConnection::connect(Some(server.display())).expect("connect");
         let root = conn.setup().roots[screen].root;
         let gc = conn.generate_id().unwrap();
-        conn.create_gc(gc, root, &CreateGCAux::new().subwindow_mode(SubwindowMode::INCLUDE_INFERIORS))
-            .unwrap()
-            .check()
-            .unwrap();
+        conn.create_gc(
+            gc,
+            root,
+            &CreateGCAux::new().subwindow_mode(SubwindowMode::INCLUDE_INFERIORS),
+        )
+        .unwrap()
+        .check()
+        .unwrap();
         Self { conn, root, gc }
     }
 

@@ -15,8 +15,14 @@ fn xrandr(server: &Xvfb, args: &[&str]) {
 }
 
 fn two_monitors(server: &Xvfb) {
-    xrandr(server, &["--setmonitor", "left", "640/160x720/90+0+0", "none"]);
-    xrandr(server, &["--setmonitor", "right", "640/160x720/90+640+0", "none"]);
+    xrandr(
+        server,
+        &["--setmonitor", "left", "640/160x720/90+0+0", "none"],
+    );
+    xrandr(
+        server,
+        &["--setmonitor", "right", "640/160x720/90+640+0", "none"],
+    );
 }
 
 #[test]
@@ -43,12 +49,18 @@ fn monitors_are_listed_and_their_changes_noticed() {
         .into_iter()
         .map(|m| m.name)
         .collect();
-    assert!(names.contains(&"left".into()) && names.contains(&"right".into()), "{names:?}");
+    assert!(
+        names.contains(&"left".into()) && names.contains(&"right".into()),
+        "{names:?}"
+    );
 
     screen.set_resolution(None, 1024, 600).unwrap();
     let deadline = after_ms(10_000);
     while !screen.changed().unwrap() {
-        assert!(std::time::Instant::now() < deadline, "no change notification");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no change notification"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
@@ -81,7 +93,10 @@ fn one_monitor_is_captured_and_damage_elsewhere_ignored() {
     painter.fill(10, 10, 50, 50, 0xabcdef);
     assert!(capturer.next_frame(after_ms(500)).unwrap().is_none());
     painter.fill(700, 10, 5, 6, 0x010203);
-    let frame = capturer.next_frame(after_ms(5000)).unwrap().expect("a frame");
+    let frame = capturer
+        .next_frame(after_ms(5000))
+        .unwrap()
+        .expect("a frame");
     assert_eq!(
         frame.damage(),
         [Rect {
@@ -116,13 +131,19 @@ fn a_new_resolution_is_set_and_capture_follows_it() {
     screen.set_resolution(None, 800, 600).unwrap();
     assert_eq!(screen.size().unwrap(), (800, 600));
     assert!(screen.resolutions(None).unwrap().contains(&(800, 600)));
-    assert_eq!(capturer.wait(after_ms(10_000)).unwrap(), Wake::ScreenChanged);
+    assert_eq!(
+        capturer.wait(after_ms(10_000)).unwrap(),
+        Wake::ScreenChanged
+    );
     let want = pattern(800, 600, 9);
     painter.put(0, 0, 800, &want);
     let frame = capturer.capture().unwrap();
     assert_eq!((frame.width(), frame.height()), (800, 600));
     assert_same_pixels(frame.data(), frame.stride(), &want, 800, 600);
-    assert!(!old_ids.contains(&frame.buffer_id()), "buffers were made anew");
+    assert!(
+        !old_ids.contains(&frame.buffer_id()),
+        "buffers were made anew"
+    );
     drop(frame);
 
     // Back to the first size, through the mode that exists.

@@ -44,9 +44,7 @@ impl Connection {
         };
         let (conn, screen) = match &options.xauthority {
             None => RustConnection::connect(options.display.as_deref()).map_err(connect_error)?,
-            Some(path) => {
-                connect_with_authority(options.display.as_deref(), path, &connect_error)?
-            }
+            Some(path) => connect_with_authority(options.display.as_deref(), path, &connect_error)?,
         };
         Ok(Self { conn, screen })
     }

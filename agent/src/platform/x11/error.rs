@@ -201,7 +201,9 @@ impl<T> Context<T> for Result<T, ReplyOrIdError> {
         self.map_err(|e| match e {
             ReplyOrIdError::ConnectionError(e) => Error::connection(request, e),
             ReplyOrIdError::X11Error(error) => Error::Refused { request, error },
-            ReplyOrIdError::IdsExhausted => Error::odd(request, "the X server gave out no more ids"),
+            ReplyOrIdError::IdsExhausted => {
+                Error::odd(request, "the X server gave out no more ids")
+            }
         })
     }
 }

@@ -132,8 +132,7 @@ impl Screen {
             .reply()
             .ctx("RRGetCrtcInfo")?;
         // Check the size against the server's limits before making a mode it may refuse.
-        let (screen_w, screen_h) =
-            self.size_with(&resources, crtc, &crtc_info, width, height)?;
+        let (screen_w, screen_h) = self.size_with(&resources, crtc, &crtc_info, width, height)?;
         let mode = self.mode_for(&resources, &output, w16, h16)?;
         let (cur_w, cur_h) = self.size()?;
         // The CRTC must fit the screen while it switches, so grow first and shrink after.
@@ -229,7 +228,11 @@ impl Screen {
         let pick = outputs
             .iter()
             .position(|o| Some(o.id) == wanted || monitor == Some(o.name.as_str()))
-            .or_else(|| monitor.is_none().then(|| outputs.iter().position(|o| o.id == primary))?)
+            .or_else(|| {
+                monitor
+                    .is_none()
+                    .then(|| outputs.iter().position(|o| o.id == primary))?
+            })
             .or_else(|| {
                 monitor.is_none().then(|| {
                     outputs.iter().position(|o| {
@@ -239,7 +242,9 @@ impl Screen {
             });
         match pick {
             Some(i) => Ok(outputs.swap_remove(i)),
-            None => Err(Error::NoSuchMonitor(monitor.unwrap_or("<primary>").to_owned())),
+            None => Err(Error::NoSuchMonitor(
+                monitor.unwrap_or("<primary>").to_owned(),
+            )),
         }
     }
 

@@ -68,7 +68,9 @@ impl CapturedFrame {
 
     fn buffer(&self) -> &Buffer {
         // The buffer is present from construction until drop.
-        self.buffer.as_ref().expect("a CapturedFrame holds its buffer until dropped")
+        self.buffer
+            .as_ref()
+            .expect("a CapturedFrame holds its buffer until dropped")
     }
 
     /// The pixels: `height` rows of `stride` bytes, BGRX (little-endian 32-bit ZPixmap); the

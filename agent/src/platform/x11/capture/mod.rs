@@ -516,7 +516,10 @@ impl Capturer {
                     let len = (end - start) as usize * stride;
                     if reply.data.len() != len || at + len > heap.len() {
                         let got = reply.data.len();
-                        return Err(Error::odd("GetImage", format!("{got} bytes, {len} expected")));
+                        return Err(Error::odd(
+                            "GetImage",
+                            format!("{got} bytes, {len} expected"),
+                        ));
                     }
                     if at == 0 && len == heap.len() {
                         // A whole frame: keep the reply's memory instead of copying it.
@@ -527,7 +530,10 @@ impl Capturer {
                 }
                 Ok(())
             }
-            _ => Err(Error::odd("capture", "a buffer that does not match its path")),
+            _ => Err(Error::odd(
+                "capture",
+                "a buffer that does not match its path",
+            )),
         }
     }
 
@@ -561,7 +567,13 @@ impl Capturer {
             .ctx("FetchRegion")?;
         let area = self.area;
         self.pending.extend(reply.rectangles.iter().filter_map(|r| {
-            clip_to(r.x.into(), r.y.into(), r.width.into(), r.height.into(), area)
+            clip_to(
+                r.x.into(),
+                r.y.into(),
+                r.width.into(),
+                r.height.into(),
+                area,
+            )
         }));
         merge_rects(&mut self.pending, self.config.max_damage_rects);
         Ok(())
@@ -574,7 +586,11 @@ impl Capturer {
         let moved = area != self.area;
         self.area = area;
         if resized {
-            tracing::info!(width = area.width, height = area.height, "capture area resized");
+            tracing::info!(
+                width = area.width,
+                height = area.height,
+                "capture area resized"
+            );
             self.fill_slots()?;
         } else if moved {
             for slot in &mut self.slots {
@@ -615,7 +631,9 @@ fn check_format(x: &Connection) -> Result<(), Error> {
         .iter()
         .find(|f| f.depth == depth)
         .map(|f| f.bits_per_pixel);
-    if !matches!(depth, 24 | 32) || bpp != Some(32) || setup.image_byte_order != ImageOrder::LSB_FIRST
+    if !matches!(depth, 24 | 32)
+        || bpp != Some(32)
+        || setup.image_byte_order != ImageOrder::LSB_FIRST
     {
         return Err(Error::UnsupportedFormat(format!(
             "depth {depth}, {bpp:?} bits per pixel, byte order {:?}",
@@ -682,4 +700,3 @@ fn resolve_area(
     .ok_or(Error::AreaOutsideScreen(wanted))?;
     Ok(clipped)
 }
-

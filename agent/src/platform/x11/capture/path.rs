@@ -186,7 +186,9 @@ pub(super) fn candidates(
         out.push((Backend::CreateSegment, why));
     }
     if paths.allows(CapturePath::ShmSysv) {
-        let why = shm_version.is_none().then(|| "the server has no MIT-SHM".to_owned());
+        let why = shm_version
+            .is_none()
+            .then(|| "the server has no MIT-SHM".to_owned());
         out.push((Backend::SysV, why));
     }
     if paths.allows(CapturePath::GetImage) {
@@ -196,11 +198,7 @@ pub(super) fn candidates(
 }
 
 /// Makes one buffer of `len` bytes on `backend`.
-pub(super) fn make_segment(
-    x: &Connection,
-    backend: Backend,
-    len: usize,
-) -> Result<Segment, Error> {
+pub(super) fn make_segment(x: &Connection, backend: Backend, len: usize) -> Result<Segment, Error> {
     match backend {
         Backend::AttachFd => {
             let (mapping, fd) =

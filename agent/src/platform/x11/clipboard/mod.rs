@@ -18,8 +18,8 @@ use x11rb::protocol::Event;
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{
     AtomEnum, ChangeWindowAttributesAux, ConnectionExt as _, CreateWindowAux, EventMask,
-    GetPropertyReply, PropMode, Property, SelectionNotifyEvent, SelectionRequestEvent, Timestamp, Window,
-    WindowClass,
+    GetPropertyReply, PropMode, Property, SelectionNotifyEvent, SelectionRequestEvent, Timestamp,
+    Window, WindowClass,
 };
 use x11rb::wrapper::ConnectionExt as _;
 
@@ -218,7 +218,9 @@ impl Clipboard {
             .ctx("GetSelectionOwner")?
             .owner;
         if owner != self.window {
-            return Err(Error::Unsupported("take the CLIPBOARD selection".to_owned()));
+            return Err(Error::Unsupported(
+                "take the CLIPBOARD selection".to_owned(),
+            ));
         }
         self.owned = Some((Arc::from(text.as_bytes()), time));
         Ok(())
@@ -261,7 +263,11 @@ impl Clipboard {
     }
 
     fn take_pending(&mut self) -> Result<(), Error> {
-        let text = self.pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let text = self
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         match text {
             Some(text) => self.set_text(&text),
             None => Ok(()),
@@ -347,7 +353,12 @@ impl Clipboard {
                     self.send(e.requestor, property, a.UTF8_STRING, data)?
                 } else if e.target == u32::from(AtomEnum::STRING) {
                     let latin1 = to_latin1(&String::from_utf8_lossy(&data));
-                    self.send(e.requestor, property, AtomEnum::STRING.into(), latin1.into())?
+                    self.send(
+                        e.requestor,
+                        property,
+                        AtomEnum::STRING.into(),
+                        latin1.into(),
+                    )?
                 } else {
                     false
                 }
@@ -403,7 +414,13 @@ impl Clipboard {
         let len = u32::try_from(transfer.len()).unwrap_or(u32::MAX);
         self.x
             .conn
-            .change_property32(PropMode::REPLACE, requestor, property, self.atoms.INCR, &[len])
+            .change_property32(
+                PropMode::REPLACE,
+                requestor,
+                property,
+                self.atoms.INCR,
+                &[len],
+            )
             .ctx("ChangeProperty")?;
         self.outgoing.push(transfer);
         Ok(true)
@@ -488,7 +505,9 @@ impl Clipboard {
         if size > self.config.max_bytes {
             return Ok(Some(ClipboardEvent::TooLarge { size }));
         }
-        Ok(Some(ClipboardEvent::Text(self.decode(reply.type_, &reply.value))))
+        Ok(Some(ClipboardEvent::Text(
+            self.decode(reply.type_, &reply.value),
+        )))
     }
 
     /// A new INCR chunk is in our property.
@@ -602,7 +621,10 @@ impl Clipboard {
                 }
                 other if self.backlog.len() < 1024 => self.backlog.push(other),
                 _ => {
-                    return Err(Error::odd("ChangeProperty", "no PropertyNotify among 1024 events"));
+                    return Err(Error::odd(
+                        "ChangeProperty",
+                        "no PropertyNotify among 1024 events",
+                    ));
                 }
             }
         }

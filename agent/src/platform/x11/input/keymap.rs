@@ -44,7 +44,7 @@ impl Keymap {
     ) -> Option<Self> {
         let per = usize::from(per);
         let count = usize::from(max.checked_sub(min)?) + 1;
-        if per == 0 || syms.len() != count * per || modifier_keycodes.len() % 8 != 0 {
+        if per == 0 || syms.len() != count * per || !modifier_keycodes.len().is_multiple_of(8) {
             return None;
         }
         let per_modifier = modifier_keycodes.len() / 8;
@@ -128,7 +128,9 @@ impl Keymap {
 
     /// The modifier index (0–7) a key sets, if any.
     pub(crate) fn modifier_of(&self, keycode: u8) -> Option<usize> {
-        self.modifiers.iter().position(|keys| keys.contains(&keycode))
+        self.modifiers
+            .iter()
+            .position(|keys| keys.contains(&keycode))
     }
 
     /// The keys that set modifier `index`.

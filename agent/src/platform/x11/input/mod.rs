@@ -110,7 +110,8 @@ impl Injector {
                 .supported;
         if xkb {
             // An XKB client gets no core MappingNotify: ask for XKB's own notifications.
-            let parts = xkb::MapPart::KEY_TYPES | xkb::MapPart::KEY_SYMS | xkb::MapPart::MODIFIER_MAP;
+            let parts =
+                xkb::MapPart::KEY_TYPES | xkb::MapPart::KEY_SYMS | xkb::MapPart::MODIFIER_MAP;
             x.conn
                 .xkb_select_events(
                     xkb::ID::USE_CORE_KBD.into(),
@@ -313,7 +314,8 @@ impl Injector {
             Some(p) => (p.keycode, p.level),
             None => (self.remap(keysym)?, 0),
         };
-        let caps = state.locked & u16::from(ModMask::LOCK) != 0 && self.keymap.is_alphabetic(keycode);
+        let caps =
+            state.locked & u16::from(ModMask::LOCK) != 0 && self.keymap.is_alphabetic(keycode);
         let want_shift = (level & 1 == 1) != (caps && level < 2);
         let want_level3 = level >= 2;
         let down = self.pressed_keycodes()?;
@@ -539,4 +541,3 @@ fn load_keymap(x: &Connection) -> Result<Keymap, Error> {
     )
     .ok_or_else(|| Error::odd("GetKeyboardMapping", "tables of inconsistent sizes"))
 }
-

@@ -16,7 +16,10 @@ struct Lcg(u64);
 
 impl Lcg {
     fn next(&mut self, below: u32) -> u32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % u64::from(below)) as u32
     }
 }
@@ -45,7 +48,11 @@ fn empty_and_contained_rects_are_dropped() {
 #[test]
 fn merging_prefers_neighbours() {
     // Two rectangles side by side and one far away: the neighbours merge, the far one stays.
-    let mut rects = vec![rect(0, 0, 10, 10), rect(10, 0, 10, 10), rect(500, 500, 10, 10)];
+    let mut rects = vec![
+        rect(0, 0, 10, 10),
+        rect(10, 0, 10, 10),
+        rect(500, 500, 10, 10),
+    ];
     merge_rects(&mut rects, 2);
     rects.sort_by_key(|r| (r.y, r.x));
     assert_eq!(rects, vec![rect(0, 0, 20, 10), rect(500, 500, 10, 10)]);
@@ -77,9 +84,15 @@ fn any_input_is_covered_by_at_most_max_rects() {
 fn clipping_translates_into_the_area() {
     let area = rect(100, 50, 200, 100);
     assert_eq!(clip_to(90, 40, 20, 20, area), Some(rect(0, 0, 10, 10)));
-    assert_eq!(clip_to(250, 120, 100, 100, area), Some(rect(150, 70, 50, 30)));
+    assert_eq!(
+        clip_to(250, 120, 100, 100, area),
+        Some(rect(150, 70, 50, 30))
+    );
     assert_eq!(clip_to(0, 0, 100, 50, area), None);
-    assert_eq!(clip_to(-5, -5, 10, 10, rect(0, 0, 4, 4)), Some(rect(0, 0, 4, 4)));
+    assert_eq!(
+        clip_to(-5, -5, 10, 10, rect(0, 0, 4, 4)),
+        Some(rect(0, 0, 4, 4))
+    );
 }
 
 #[test]
