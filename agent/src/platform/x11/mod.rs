@@ -37,3 +37,20 @@ pub use screen::{Monitor, Screen};
 
 /// A rectangle in pixels (frame-relative for damage, root-relative for areas): the codec's type.
 pub use deskcast_codec::Rect;
+
+/// The handles the agent moves to threads of their own must stay `Send` (frames and setters
+/// also `Sync`); this fails to compile otherwise.
+#[allow(dead_code)]
+fn handles_move_between_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Capturer>();
+    send::<CapturedFrame>();
+    sync::<CapturedFrame>();
+    send::<Injector>();
+    send::<Clipboard>();
+    send::<ClipboardSetter>();
+    sync::<ClipboardSetter>();
+    send::<CursorWatcher>();
+    send::<Screen>();
+}

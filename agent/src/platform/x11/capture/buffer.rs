@@ -97,7 +97,8 @@ impl CapturedFrame {
 
     /// What changed since the previous frame of this capturer, frame-relative and bounded by
     /// [`CaptureConfig::max_damage_rects`](super::CaptureConfig::max_damage_rects). The first
-    /// frame, and the first after a resize, report the whole frame.
+    /// frame, the first after a resize or a failed grab, and a grab with nothing pending report
+    /// the whole frame.
     pub fn damage(&self) -> &[Rect] {
         &self.buffer().damage
     }

@@ -5,6 +5,14 @@
 //! other held modifiers left alone); a keysym the layout lacks is put on a spare keycode for as
 //! long as the injector lives. Everything pressed is tracked and released by
 //! [`Injector::release_all`], which also runs on drop: no key stays down after a session.
+//!
+//! RustDesk's keyboard modes map onto the methods like this:
+//! - map mode (`chr` is the peer's X keycode): [`Injector::keycode`] with the event's `down`;
+//! - legacy mode: `control_key` → [`Injector::control_key`]; `chr`/`unicode` on key down →
+//!   [`Injector::type_char`] (the character is final, so the key is tapped with the level it
+//!   needs, and nothing happens on key up); lock keys listed among the `modifiers` →
+//!   [`Injector::sync_locks`] first;
+//! - translate mode: `seq` → [`Injector::type_text`], everything else as in map mode.
 
 mod keymap;
 mod keysyms;
