@@ -12,6 +12,21 @@
 //! with `ShmAttachFd`, or a segment the server makes with `ShmCreateSegment`), which works when
 //! the X server lives in another IPC namespace; it falls back to SysV segments and then to plain
 //! `GetImage`. [`Capturer::path`] says which path was taken and why.
+//!
+//! The capture thread, in outline (the encoder runs on another thread):
+//!
+//! ```ignore
+//! let mut capturer = Capturer::new(&options, CaptureConfig::default())?;
+//! loop {
+//!     match capturer.wait(next_tick)? {
+//!         Wake::TimedOut => continue, // static screen: no frame at all
+//!         Wake::ScreenChanged => { /* re-read capturer.monitors(), tell the peer */ }
+//!         Wake::Damaged => {}
+//!     }
+//!     let frame = capturer.capture()?; // owned, Send: the buffer returns when dropped
+//!     to_encoder.send(frame)?;         // there: encoder.send_frame(frame.as_frame(pts))
+//! }
+//! ```
 
 mod capture;
 mod clipboard;
