@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use deskcast::platform::x11::{
-    BufferBacking, CaptureConfig, CapturePath, Capturer, Error, Paths, Rect,
+    BufferBacking, CaptureConfig, CapturePath, Capturer, Error, Paths, Rect, Wake,
 };
 use deskcast_testkit::{Xvfb, XvfbOptions};
 
@@ -163,17 +163,17 @@ fn a_small_change_is_reported_as_one_small_rectangle() {
     let mut capturer = Capturer::new(&options(&server), CaptureConfig::default()).unwrap();
     drop(capturer.capture().unwrap());
     painter.fill(100, 50, 10, 7, 0x123456);
-    let frame = capturer
-        .next_frame(after_ms(5000))
-        .unwrap()
-        .expect("a frame");
+    assert_eq!(capturer.wait(after_ms(5000)).unwrap(), Wake::Damaged);
     let rect = Rect {
         x: 100,
         y: 50,
         width: 10,
         height: 7,
     };
+    assert_eq!(capturer.pending_damage(), [rect]);
+    let frame = capturer.capture().unwrap();
     assert_eq!(frame.damage(), [rect]);
+    assert!(capturer.pending_damage().is_empty());
     let px = &frame.data()[50 * frame.stride() + 100 * 4..][..3];
     assert_eq!(px, [0x56, 0x34, 0x12]);
 }

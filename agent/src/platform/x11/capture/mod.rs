@@ -198,6 +198,12 @@ impl Capturer {
         self.slots.iter().map(|s| s.info).collect()
     }
 
+    /// The damage gathered since the last capture, frame-relative and bounded (what the next
+    /// frame will report, unless more arrives first).
+    pub fn pending_damage(&self) -> &[Rect] {
+        &self.pending
+    }
+
     /// The monitors, as RandR lists them now.
     pub fn monitors(&self) -> Result<Vec<Monitor>, Error> {
         query_monitors(&self.x, self.randr)
