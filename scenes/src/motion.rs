@@ -1,0 +1,130 @@
+//! Video-like content: a moving colour field with film-grain texture and bouncing objects,
+//! computed with integer arithmetic only so every platform renders the same bytes.
+
+use crate::geometry::Rect;
+use crate::glyph::mix;
+use crate::image::{Color, Image};
+
+const PERIOD: usize = 1024;
+const GRAIN: usize = 64;
+
+/// Tables shared by every frame.
+#[derive(Clone)]
+pub(crate) struct Motion {
+    wave: [u8; PERIOD],
+    palette: [[u8; 3]; PERIOD],
+    grain: [u8; GRAIN * GRAIN],
+}
+
+impl std::fmt::Debug for Motion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Motion")
+    }
+}
+
+impl Motion {
+    pub(crate) fn new() -> Self {
+        let mut wave = [0u8; PERIOD];
+        for (p, w) in wave.iter_mut().enumerate() {
+            // A parabolic approximation of a sine: a hump up, then a hump down.
+            let half = (p % (PERIOD / 2)) as u32;
+            let hump = half * (PERIOD as u32 / 2 - half) * 127 / (256 * 256);
+            *w = if p < PERIOD / 2 {
+                128 + hump
+            } else {
+                127 - hump
+            } as u8;
+        }
+        let mut palette = [[0u8; 3]; PERIOD];
+        for (i, c) in palette.iter_mut().enumerate() {
+            *c = [
+                wave[(i + 682) % PERIOD],
+                wave[(i + 341) % PERIOD],
+                wave[i % PERIOD],
+            ];
+        }
+        let mut grain = [0u8; GRAIN * GRAIN];
+        for (i, g) in grain.iter_mut().enumerate() {
+            *g = (mix(i as u64 ^ 0x9a1) % 33) as u8;
+        }
+        Self {
+            wave,
+            palette,
+            grain,
+        }
+    }
+
+    /// Paints frame `t` of the moving field into `area` (clipped to the image), then `objects`
+    /// bouncing shapes on top.
+    pub(crate) fn paint(&self, img: &mut Image, area: Rect, t: u64, objects: u32, scale: u32) {
+        let area = area.clip(img.size());
+        if area.is_empty() {
+            return;
+        }
+        let t = t as usize;
+        let columns: Vec<usize> = (0..area.width as usize)
+            .map(|x| usize::from(self.wave[(x * 3 + t * 11) % PERIOD]))
+            .collect();
+        for y in 0..area.height as usize {
+            let row_term = usize::from(self.wave[(y * 4 + t * 7) % PERIOD]);
+            let grain_row = &self.grain[((y + t * 2) % GRAIN) * GRAIN..][..GRAIN];
+            let span = img.span_mut(area.x, area.y + y as u32, area.width);
+            for (x, px) in span.chunks_exact_mut(4).enumerate() {
+                let diagonal = usize::from(self.wave[((x + y) * 2 + t * 5) % PERIOD]);
+                let index = (columns[x] + row_term + diagonal + t * 3) % PERIOD;
+                let [r, g, b] = self.palette[index];
+                let grain = i16::from(grain_row[(x + t * 3) % GRAIN]) - 16;
+                px[0] = clamp(i16::from(b) + grain);
+                px[1] = clamp(i16::from(g) + grain);
+                px[2] = clamp(i16::from(r) + grain);
+                px[3] = 255;
+            }
+        }
+        for i in 0..objects {
+            self.object(img, area, t as u64, u64::from(i), scale);
+        }
+    }
+
+    /// One bouncing object: a disc or a framed box with its own speed and colour.
+    fn object(&self, img: &mut Image, area: Rect, t: u64, i: u64, scale: u32) {
+        let h = mix(i ^ 0x0b1ec7);
+        let s = u64::from(scale);
+        let radius = (area.height as u64 / 12).max(4) + h % (area.height as u64 / 10 + 1);
+        let vx = (3 + h % 9) * s;
+        let vy = (2 + (h >> 8) % 7) * s;
+        let cx = bounce(
+            (h >> 16) % 997 + t * vx,
+            u64::from(area.width).saturating_sub(2 * radius),
+        );
+        let cy = bounce(
+            (h >> 24) % 991 + t * vy,
+            u64::from(area.height).saturating_sub(2 * radius),
+        );
+        let (x, y) = (
+            u64::from(area.x) + cx + radius,
+            u64::from(area.y) + cy + radius,
+        );
+        let color = Color::rgb((h >> 32) as u8, (h >> 40) as u8, (h >> 48) as u8);
+        if h & 1 == 0 {
+            img.disc(x as i64, y as i64, radius as i64, color, area);
+        } else {
+            let r = radius as u32;
+            let outer = Rect::new(x as u32 - r, y as u32 - r, 2 * r, 2 * r * 2 / 3).intersect(area);
+            img.fill(outer, Color::rgb(250, 250, 250));
+            img.fill(outer.deflate(2 * scale).intersect(area), color);
+        }
+    }
+}
+
+/// A triangle wave: `p` folded back and forth into `0..=range`.
+pub(crate) fn bounce(p: u64, range: u64) -> u64 {
+    if range == 0 {
+        return 0;
+    }
+    let m = p % (2 * range);
+    if m <= range { m } else { 2 * range - m }
+}
+
+fn clamp(v: i16) -> u8 {
+    v.clamp(0, 255) as u8
+}
