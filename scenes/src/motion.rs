@@ -63,21 +63,25 @@ impl Motion {
         }
         let t = t as usize;
         let columns: Vec<usize> = (0..area.width as usize)
-            .map(|x| usize::from(self.wave[(x * 3 + t * 11) % PERIOD]))
+            .map(|x| usize::from(self.wave[(x * 3 + t * 11) % PERIOD]) + t * 3)
+            .collect();
+        let diagonals: Vec<usize> = (0..(area.width + area.height) as usize)
+            .map(|d| usize::from(self.wave[(d * 2 + t * 5) % PERIOD]))
             .collect();
         for y in 0..area.height as usize {
             let row_term = usize::from(self.wave[(y * 4 + t * 7) % PERIOD]);
             let grain_row = &self.grain[((y + t * 2) % GRAIN) * GRAIN..][..GRAIN];
             let span = img.span_mut(area.x, area.y + y as u32, area.width);
-            for (x, px) in span.chunks_exact_mut(4).enumerate() {
-                let diagonal = usize::from(self.wave[((x + y) * 2 + t * 5) % PERIOD]);
-                let index = (columns[x] + row_term + diagonal + t * 3) % PERIOD;
-                let [r, g, b] = self.palette[index];
+            let lanes = span.chunks_exact_mut(4).zip(&columns).zip(&diagonals[y..]);
+            for (x, ((px, &column), &diagonal)) in lanes.enumerate() {
+                let [r, g, b] = self.palette[(column + row_term + diagonal) % PERIOD];
                 let grain = i16::from(grain_row[(x + t * 3) % GRAIN]) - 16;
-                px[0] = clamp(i16::from(b) + grain);
-                px[1] = clamp(i16::from(g) + grain);
-                px[2] = clamp(i16::from(r) + grain);
-                px[3] = 255;
+                px.copy_from_slice(&[
+                    clamp(i16::from(b) + grain),
+                    clamp(i16::from(g) + grain),
+                    clamp(i16::from(r) + grain),
+                    255,
+                ]);
             }
         }
         for i in 0..objects {
