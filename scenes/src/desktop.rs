@@ -52,7 +52,7 @@ impl Layout {
         let panel_h = 32 * scale;
         let desk = Rect::new(0, 0, w, h - panel_h);
         let title = title_height(scale);
-        let video = Rect::new(pm(w, 340), pm(h, 280), w / 3 & !1, h / 3 & !1);
+        let video = Rect::new(pm(w, 340), pm(h, 280), (w / 3) & !1, (h / 3) & !1);
         let player = Rect::new(
             video.x - 1,
             video.y - title - 1,

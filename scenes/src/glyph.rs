@@ -120,11 +120,11 @@ fn draw_glyph(img: &mut Image, x: i64, y: i64, byte: u8, color: Color, scale: u3
 pub(crate) fn line(seed: u64, n: u64, max_cols: usize, out: &mut Vec<u8>) {
     out.clear();
     let mut h = mix(seed ^ mix(n));
-    if h % 8 == 0 || max_cols < 2 {
+    if h.is_multiple_of(8) || max_cols < 2 {
         return;
     }
     let target = max_cols * (45 + (h % 55) as usize) / 100;
-    let indent = if h % 5 == 0 { 4 } else { 0 };
+    let indent = if h.is_multiple_of(5) { 4 } else { 0 };
     out.resize(indent.min(max_cols), b' ');
     let mut word = 0u64;
     loop {
@@ -147,8 +147,8 @@ pub(crate) fn line(seed: u64, n: u64, max_cols: usize, out: &mut Vec<u8>) {
             };
             out.push(byte);
         }
-        if h % 11 == 0 && out.len() < max_cols {
-            out.push(if h % 2 == 0 { b',' } else { b'.' });
+        if h.is_multiple_of(11) && out.len() < max_cols {
+            out.push(if h.is_multiple_of(2) { b',' } else { b'.' });
         }
     }
 }

@@ -9,7 +9,8 @@
 //!
 //! `score` prints, for each BGRA frame read from stdin, `k<TAB>marker<TAB>mse` where `marker` is
 //! the frame number read from the marker and `mse` the mean squared error against that frame
-//! re-rendered; an unreadable marker prints `k<TAB>-<TAB>-<TAB>reason`. `play --log` writes one
+//! re-rendered (`-` for the first `--markers-only` frames); an unreadable marker prints
+//! `k<TAB>-<TAB>-<TAB>reason`; the last line is `# frames N`. `play --log` writes one
 //! `index<TAB>canonical<TAB>unix_ns` line per frame shown, then `# skipped N`.
 
 use std::io::{self, BufWriter, Read, Write};
@@ -55,7 +56,12 @@ enum Command {
     Score {
         #[command(flatten)]
         scene: SceneArgs,
+        /// Only read the marker (no MSE) of the first this many frames.
+        #[arg(long, default_value_t = 0)]
+        markers_only: u64,
     },
+    /// Lists the scenes: name, a tab, a description.
+    List,
     /// Writes frames of the scene to stdout as raw BGRA.
     Frames {
         #[command(flatten)]
@@ -95,7 +101,11 @@ fn main() -> anyhow::Result<()> {
             log,
             display,
         } => play(&scene, fps, frames, until_stdin_closes, log, display),
-        Command::Score { scene } => score(&scene.build()?),
+        Command::Score {
+            scene,
+            markers_only,
+        } => score(&scene.build()?, markers_only),
+        Command::List => list(),
         Command::Frames { scene, from, count } => dump(&scene.build()?, from, count),
     }
 }
@@ -133,7 +143,15 @@ fn play(
     Ok(())
 }
 
-fn score(scene: &Scene) -> anyhow::Result<()> {
+fn list() -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    for kind in SceneKind::ALL {
+        writeln!(out, "{}\t{}", kind.name(), kind.description())?;
+    }
+    Ok(())
+}
+
+fn score(scene: &Scene, markers_only: u64) -> anyhow::Result<()> {
     let size = scene.size();
     let marker = scene.marker();
     let mut decoded = Image::new(size);
@@ -141,11 +159,12 @@ fn score(scene: &Scene) -> anyhow::Result<()> {
     let mut rendered: Option<u64> = None;
     let mut stdin = io::stdin().lock();
     let mut out = BufWriter::new(io::stdout().lock());
-    for k in 0u64.. {
-        if !read_frame(&mut stdin, decoded.data_mut())? {
-            break;
-        }
+    let mut frames = 0u64;
+    while read_frame(&mut stdin, decoded.data_mut())? {
+        let k = frames;
+        frames += 1;
         match marker.read(&decoded) {
+            Ok(value) if k < markers_only => writeln!(out, "{k}\t{value}\t-")?,
             Ok(value) => {
                 let value = u64::from(value);
                 if rendered != Some(value) {
@@ -158,6 +177,7 @@ fn score(scene: &Scene) -> anyhow::Result<()> {
             Err(e) => writeln!(out, "{k}\t-\t-\t{e}")?,
         }
     }
+    writeln!(out, "# frames {frames}")?;
     out.flush()?;
     Ok(())
 }

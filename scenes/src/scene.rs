@@ -260,7 +260,7 @@ impl Scene {
         match self.kind {
             SceneKind::Static => Vec::new(),
             SceneKind::Typing => {
-                if index % FRAMES_PER_KEYSTROKE != 0 {
+                if !index.is_multiple_of(FRAMES_PER_KEYSTROKE) {
                     return Vec::new();
                 }
                 let mut rects = vec![marker];

@@ -3,6 +3,7 @@
 // xtask talks to the person at the terminal; printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod tidy;
 
@@ -14,6 +15,7 @@ usage: cargo xtask <command>
 commands:
   ci      fmt check, tidy, clippy -D warnings, tests, docs -D warnings, benches build
   tidy    the project's own rules (module docs, no #[ignore], sans-IO protocol, unsafe placement)
+  bench   deskcast vs ffmpeg/GStreamer on the same scenes: report under target/bench-report
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -22,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&root),
         Some("tidy") => tidy::run(&root),
+        Some("bench") => bench::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
