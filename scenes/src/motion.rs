@@ -1,12 +1,15 @@
 //! Video-like content: a moving colour field with film-grain texture and bouncing objects,
 //! computed with integer arithmetic only so every platform renders the same bytes.
 
-use crate::geometry::Rect;
+use crate::geometry::{Rect, Size};
 use crate::glyph::mix;
 use crate::image::{Color, Image};
 
 const PERIOD: usize = 1024;
 const GRAIN: usize = 64;
+/// Film grain spans ± this many levels: texture an encoder has to spend bits on, but not noise
+/// that no realistic bitrate could carry.
+const GRAIN_AMPLITUDE: u64 = 5;
 
 /// Tables shared by every frame.
 #[derive(Clone)]
@@ -45,7 +48,7 @@ impl Motion {
         }
         let mut grain = [0u8; GRAIN * GRAIN];
         for (i, g) in grain.iter_mut().enumerate() {
-            *g = (mix(i as u64 ^ 0x9a1) % 33) as u8;
+            *g = (mix(i as u64 ^ 0x9a1) % (2 * GRAIN_AMPLITUDE + 1)) as u8;
         }
         Self {
             wave,
@@ -57,6 +60,20 @@ impl Motion {
     /// Paints frame `t` of the moving field into `area` (clipped to the image), then `objects`
     /// bouncing shapes on top.
     pub(crate) fn paint(&self, img: &mut Image, area: Rect, t: u64, objects: u32, scale: u32) {
+        self.field(img, area, t);
+        self.objects(img, area, t, objects, scale);
+    }
+
+    /// Paints `count` bouncing objects of frame `t` into `area`.
+    pub(crate) fn objects(&self, img: &mut Image, area: Rect, t: u64, count: u32, scale: u32) {
+        let area = area.clip(img.size());
+        for i in 0..count {
+            self.object(img, area, t, u64::from(i), scale);
+        }
+    }
+
+    /// Paints frame `t` of the colour field (no objects) into `area`.
+    fn field(&self, img: &mut Image, area: Rect, t: u64) {
         let area = area.clip(img.size());
         if area.is_empty() {
             return;
@@ -75,7 +92,7 @@ impl Motion {
             let lanes = span.chunks_exact_mut(4).zip(&columns).zip(&diagonals[y..]);
             for (x, ((px, &column), &diagonal)) in lanes.enumerate() {
                 let [r, g, b] = self.palette[(column + row_term + diagonal) % PERIOD];
-                let grain = i16::from(grain_row[(x + t * 3) % GRAIN]) - 16;
+                let grain = i16::from(grain_row[(x + t * 3) % GRAIN]) - GRAIN_AMPLITUDE as i16;
                 px.copy_from_slice(&[
                     clamp(i16::from(b) + grain),
                     clamp(i16::from(g) + grain),
@@ -83,9 +100,6 @@ impl Motion {
                     255,
                 ]);
             }
-        }
-        for i in 0..objects {
-            self.object(img, area, t as u64, u64::from(i), scale);
         }
     }
 
@@ -116,6 +130,48 @@ impl Motion {
             let outer = Rect::new(x as u32 - r, y as u32 - r, 2 * r, 2 * r * 2 / 3).intersect(area);
             img.fill(outer, Color::rgb(250, 250, 250));
             img.fill(outer.deflate(2 * scale).intersect(area), color);
+        }
+    }
+}
+
+/// A seamless square of the colour field (its pattern repeats every 1024 pixels both ways),
+/// panned across the whole screen: full-screen motion at the cost of a copy per frame.
+#[derive(Debug, Clone)]
+pub(crate) struct Panorama {
+    tile: Image,
+}
+
+impl Panorama {
+    const TILE: u32 = PERIOD as u32;
+
+    pub(crate) fn new(motion: &Motion) -> Self {
+        let size = Size::new(Self::TILE, Self::TILE);
+        let mut tile = Image::new(size);
+        motion.field(&mut tile, size.rect(), 0);
+        Self { tile }
+    }
+
+    /// Fills `img` with the field panned to its position in frame `t`: 7 px right and 3 px
+    /// down per frame at 1080p (twice that at 4K).
+    pub(crate) fn paint(&self, img: &mut Image, t: u64, scale: u32) {
+        let n = u64::from(Self::TILE);
+        let s = u64::from(scale);
+        let (dx, dy) = ((t * 7 * s % n) as usize, (t * 3 * s % n) as usize);
+        let tile_stride = self.tile.stride();
+        let tile = self.tile.data();
+        let size = img.size();
+        for y in 0..size.height {
+            let ty = (y as usize + dy) % Self::TILE as usize;
+            let src = &tile[ty * tile_stride..(ty + 1) * tile_stride];
+            let row = img.span_mut(0, y, size.width);
+            let mut x = 0;
+            let mut tx = dx;
+            while x < row.len() {
+                let run = (tile_stride - tx * 4).min(row.len() - x);
+                row[x..x + run].copy_from_slice(&src[tx * 4..tx * 4 + run]);
+                x += run;
+                tx = 0;
+            }
         }
     }
 }

@@ -43,6 +43,9 @@ pub enum PlayerError {
         /// The screen's size.
         screen: Size,
     },
+    /// The scene refused to render (a bug: the player sizes its buffer from the scene).
+    #[error("rendering failed: {0}")]
+    Scene(#[from] crate::Error),
     /// The screen's pixels are not 32-bit BGRX in little-endian order.
     #[error("unsupported screen format: {0} (need depth 24, 32 bits per pixel, LSB first)")]
     Format(String),
@@ -152,10 +155,7 @@ impl Player {
             Some(prev) => self.scene.damage_between(prev, index),
         };
         if !rects.is_empty() {
-            // The scene checked the size at construction, so rendering cannot fail here.
-            self.scene
-                .render(index, &mut self.frame)
-                .map_err(|e| PlayerError::Format(e.to_string()))?;
+            self.scene.render(index, &mut self.frame)?;
             for &rect in &rects {
                 self.upload(rect)?;
             }

@@ -10,7 +10,7 @@ use crate::geometry::{Rect, Size};
 use crate::glyph::{self, CELL_H, CELL_W};
 use crate::image::Image;
 use crate::marker::{self, Marker};
-use crate::motion::{Motion, bounce};
+use crate::motion::{Motion, Panorama, bounce};
 
 /// The smallest screen the scenes lay out on.
 pub const MIN_SIZE: Size = Size::new(320, 240);
@@ -29,7 +29,8 @@ const DOCUMENT_LINES: u64 = 4000;
 pub enum SceneKind {
     /// A window dragged around the desktop along a bouncing path.
     Dragging,
-    /// Every pixel of the screen changes every frame (a full-screen video or game).
+    /// The whole screen changes every frame: a textured field panning 7×3 px per frame under
+    /// bouncing objects (a full-screen video).
     FullScreen,
     /// A long document in an editor scrolling at a steady 8 px per frame.
     Scrolling,
@@ -68,7 +69,9 @@ impl SceneKind {
     pub const fn description(self) -> &'static str {
         match self {
             Self::Dragging => "a window dragged across the desktop, 9×5 px per frame",
-            Self::FullScreen => "every pixel changes every frame (full-screen video)",
+            Self::FullScreen => {
+                "the whole screen pans every frame under moving objects (full-screen video)"
+            }
             Self::Scrolling => "a long document scrolling in an editor, 8 px per frame",
             Self::Static => "a desktop with windows where nothing changes",
             Self::Typing => "typing into an editor, one character every 3 frames",
@@ -101,6 +104,7 @@ pub struct Scene {
     layout: Layout,
     background: Image,
     motion: Motion,
+    panorama: Option<Panorama>,
     marker: Marker,
     typing: Typing,
 }
@@ -166,12 +170,14 @@ impl Scene {
             }
             SceneKind::Dragging | SceneKind::FullScreen => {}
         }
+        let motion = Motion::new();
         Ok(Self {
             kind,
             typing: Typing::new(editor, s),
             layout,
             background,
-            motion: Motion::new(),
+            panorama: (kind == SceneKind::FullScreen).then(|| Panorama::new(&motion)),
+            motion,
             marker,
         })
     }
@@ -213,7 +219,10 @@ impl Scene {
         let s = self.layout.scale;
         match self.kind {
             SceneKind::FullScreen => {
-                self.motion.paint(out, self.size().rect(), index, 6, s);
+                if let Some(panorama) = &self.panorama {
+                    panorama.paint(out, index, s);
+                }
+                self.motion.objects(out, self.size().rect(), index, 6, s);
             }
             _ => out.copy_from(&self.background),
         }
@@ -256,28 +265,29 @@ impl Scene {
         if index == 0 {
             return vec![self.size().rect()];
         }
-        let marker = self.marker.rect().clip(self.size());
+        let [top, bottom] = self.marker.rects();
         match self.kind {
             SceneKind::Static => Vec::new(),
             SceneKind::Typing => {
                 if !index.is_multiple_of(FRAMES_PER_KEYSTROKE) {
                     return Vec::new();
                 }
-                let mut rects = vec![marker];
+                let mut rects = vec![top, bottom];
                 rects.extend(self.typing.damage(index / FRAMES_PER_KEYSTROKE));
                 rects
             }
             SceneKind::Scrolling => vec![
-                marker,
+                top,
+                bottom,
                 desktop::client_area(self.layout.editor, self.layout.scale),
             ],
             SceneKind::Dragging => {
                 let moved = self
                     .dragged_window(index - 1)
                     .bounding(self.dragged_window(index));
-                vec![marker, moved.clip(self.size())]
+                vec![top, bottom, moved.clip(self.size())]
             }
-            SceneKind::Video => vec![marker, self.layout.video],
+            SceneKind::Video => vec![top, bottom, self.layout.video],
             SceneKind::FullScreen => vec![self.size().rect()],
         }
     }

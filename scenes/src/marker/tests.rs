@@ -19,9 +19,57 @@ fn values_round_trip_on_a_clean_image() {
 }
 
 #[test]
-fn cells_are_macroblock_aligned_and_twice_as_large_at_4k() {
-    assert_eq!(Marker::for_size(Size::HD).rect(), Rect::new(0, 0, 256, 32));
-    assert_eq!(Marker::for_size(Size::UHD).rect(), Rect::new(0, 0, 512, 64));
+fn both_copies_sit_on_the_macroblock_grid_in_opposite_corners() {
+    for size in [
+        Size::new(320, 240),
+        Size::new(640, 360),
+        Size::HD,
+        Size::UHD,
+    ] {
+        let marker = Marker::for_size(size);
+        let cell = if size == Size::UHD { 32 } else { 16 };
+        let [top, bottom] = marker.rects();
+        assert_eq!(top, Rect::new(0, 0, 17 * cell, 3 * cell), "{size}");
+        assert_eq!(
+            (bottom.right(), bottom.bottom()),
+            (size.width, size.height),
+            "{size}"
+        );
+        // The bottom copy's cells start one quiet cell in, on the grid.
+        assert_eq!((bottom.x + cell) % cell, 0, "{size}");
+        assert_eq!((bottom.y + cell) % cell, 0, "{size}");
+        assert!(
+            top.intersect(bottom).is_empty(),
+            "{size}: the copies overlap"
+        );
+    }
+}
+
+#[test]
+fn copies_that_disagree_are_refused() {
+    let size = Size::new(640, 360);
+    let marker = Marker::for_size(size);
+    let mut old = Image::new(size);
+    marker.draw(&mut old, 41);
+    let mut new = Image::new(size);
+    marker.draw(&mut new, 44);
+    // Keep the old top-left copy, as an encoder that skipped that corner would.
+    let [top, _] = marker.rects();
+    let mut mixed = new.clone();
+    let mut rows = Vec::new();
+    old.extract(top, &mut rows);
+    for (r, row) in rows.chunks_exact(top.width as usize * 4).enumerate() {
+        let y = top.y as usize + r;
+        let at = y * mixed.stride();
+        mixed.data_mut()[at..at + row.len()].copy_from_slice(row);
+    }
+    assert_eq!(
+        marker.read(&mixed),
+        Err(MarkerError::Disagree {
+            first: 41,
+            second: 44
+        })
+    );
 }
 
 #[test]
@@ -70,10 +118,16 @@ fn through_ffmpeg(
 ) -> Vec<Result<u32, MarkerError>> {
     let ffmpeg = deskcast_testkit::require_tool("ffmpeg", "ffmpeg");
     let size = scene.size().to_string();
+    // Tests run in parallel: every call gets its own directory.
+    let rate = codec_args
+        .iter()
+        .skip_while(|a| **a != "-b:v")
+        .nth(1)
+        .unwrap_or(&"q");
     let dir = std::env::temp_dir().join(format!(
-        "deskcast-marker-{}-{}",
+        "deskcast-marker-{}-{}-{container}-{rate}",
         std::process::id(),
-        container
+        scene.kind(),
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let encoded = dir.join(format!("clip.{container}"));
@@ -124,9 +178,37 @@ fn through_ffmpeg(
 }
 
 #[test]
-fn markers_survive_h264_at_a_starved_bitrate() {
-    // 150 kbit/s for 640×360 full-screen motion is far below anything usable: the picture is
-    // mush, and the marker must still read.
+fn markers_survive_h264_at_low_bitrates() {
+    // 150 kbit/s for 640×360 video-like motion, 80 kbit/s for typing: about 1.3 and 0.7 Mbit/s
+    // at 1080p, where text is already smeared.
+    let args = |rate: &'static str| {
+        [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-b:v",
+            rate,
+            "-pix_fmt",
+            "yuv420p",
+        ]
+    };
+    for (kind, rate) in [(SceneKind::Video, "150k"), (SceneKind::Typing, "80k")] {
+        let scene = Scene::new(kind, Size::new(640, 360)).unwrap();
+        let read = through_ffmpeg(&scene, 60, &args(rate), "mkv");
+        assert_eq!(read.len(), 60);
+        for (i, r) in read.iter().enumerate() {
+            assert_eq!(*r, Ok(scene.canonical(i as u64) as u32), "{kind} frame {i}");
+        }
+    }
+}
+
+#[test]
+fn a_starved_encoder_makes_frames_unreadable_or_older_never_newer() {
+    // Full-screen motion at 60 kbit/s: the encoder skips whole frames and regions. Those
+    // frames may read as an earlier frame (what they show) or not at all, never as a later one.
     let scene = Scene::new(SceneKind::FullScreen, Size::new(640, 360)).unwrap();
     let args = [
         "-c:v",
@@ -136,15 +218,25 @@ fn markers_survive_h264_at_a_starved_bitrate() {
         "-tune",
         "zerolatency",
         "-b:v",
-        "150k",
+        "60k",
         "-pix_fmt",
         "yuv420p",
     ];
-    let read = through_ffmpeg(&scene, 45, &args, "mkv");
-    assert_eq!(read.len(), 45);
+    let read = through_ffmpeg(&scene, 90, &args, "mkv");
+    assert_eq!(read.len(), 90);
+    assert_eq!(read[0], Ok(0));
     for (i, r) in read.iter().enumerate() {
-        assert_eq!(*r, Ok(i as u32), "frame {i}");
+        if let Ok(value) = r {
+            assert!(
+                *value as usize <= i,
+                "frame {i} read as the later frame {value}"
+            );
+        }
     }
+    assert!(
+        read.iter().any(Result::is_err),
+        "a starved encoder left every marker readable"
+    );
 }
 
 #[test]
@@ -158,7 +250,7 @@ fn markers_survive_vp9_realtime_and_worst_quality_jpeg() {
         "-cpu-used",
         "8",
         "-b:v",
-        "100k",
+        "150k",
         "-lag-in-frames",
         "0",
     ];

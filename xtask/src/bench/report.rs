@@ -597,9 +597,11 @@ fn method(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## Method and caveats\n");
     for line in [
         "Each scene frame carries its number in a 16 × 2 block barcode (16 px cells at 1080p, \
-         CRC-8) in the top-left corner; a decoded frame is scored against the scene frame its \
-         barcode names, re-rendered bit-exactly. Frames whose barcode cannot be read are counted \
-         and left out of PSNR.",
+         CRC-8) in two opposite corners; a decoded frame is scored against the scene frame its \
+         barcodes name, re-rendered bit-exactly. Frames whose barcodes cannot be read, fail the \
+         checksum or disagree (an encoder short of bits updated one corner and not the other) \
+         are counted as unreadable and left out of PSNR. A frame the encoder did not update at \
+         all reads as the earlier frame it still shows.",
         "The scene player uploads each frame's changed rectangles to a pixmap, then copies them \
          to the root window under a server grab, so captures never see half a frame; frames \
          that change nothing send nothing.",
