@@ -3,6 +3,7 @@
 // xtask talks to the person at the terminal; printing is its job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod bench;
 mod ci;
 mod codegen;
 mod tidy;
@@ -16,6 +17,7 @@ commands:
   ci      fmt check, tidy, clippy -D warnings, tests, docs -D warnings, benches build
   tidy    the project's own rules (module docs, no #[ignore], sans-IO protocol, unsafe placement)
   codegen regenerate codec/src/nvenc/sys.rs from nvEncodeAPI.h (needs bindgen-cli, libclang)
+  bench   deskcast vs ffmpeg/GStreamer on the same scenes: report under target/bench-report
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         Some("ci") => ci::run(&root),
         Some("tidy") => tidy::run(&root),
         Some("codegen") => codegen::run(&root, &args[1..]),
+        Some("bench") => bench::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
