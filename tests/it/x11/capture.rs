@@ -157,6 +157,27 @@ fn a_static_screen_produces_no_frames() {
 }
 
 #[test]
+fn a_waker_interrupts_a_wait_on_a_static_screen() {
+    let server = xvfb(320, 200);
+    let mut capturer = Capturer::new(&options(&server), CaptureConfig::default()).unwrap();
+    drop(capturer.capture().unwrap());
+    let waker = capturer.waker();
+    let other = waker.clone();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        other.wake();
+    });
+    assert_eq!(capturer.wait(after_ms(20_000)).unwrap(), Wake::Woken);
+    thread.join().unwrap();
+    // Wake-ups given before a wait coalesce into one return; the next wait sleeps to its
+    // deadline.
+    waker.wake();
+    waker.wake();
+    assert_eq!(capturer.wait(after_ms(20_000)).unwrap(), Wake::Woken);
+    assert_eq!(capturer.wait(after_ms(300)).unwrap(), Wake::TimedOut);
+}
+
+#[test]
 fn a_small_change_is_reported_as_one_small_rectangle() {
     let server = xvfb(640, 360);
     let painter = Painter::new(&server);

@@ -19,7 +19,7 @@
 //! let mut capturer = Capturer::new(&options, CaptureConfig::default())?;
 //! loop {
 //!     match capturer.wait(next_tick)? {
-//!         Wake::TimedOut => continue, // static screen: no frame at all
+//!         Wake::TimedOut | Wake::Woken => continue, // static screen: no frame at all
 //!         Wake::ScreenChanged => { /* re-read capturer.monitors(), tell the peer */ }
 //!         Wake::Damaged => {}
 //!     }
@@ -39,8 +39,8 @@ mod screen;
 mod shm;
 
 pub use capture::{
-    BufferBacking, BufferInfo, CaptureArea, CaptureConfig, CapturePath, CapturedFrame, Capturer,
-    PathAttempt, PathChoice, Paths, Wake,
+    BufferBacking, BufferInfo, CaptureArea, CaptureConfig, CapturePath, CaptureWaker,
+    CapturedFrame, Capturer, PathAttempt, PathChoice, Paths, Wake,
 };
 pub use clipboard::{Clipboard, ClipboardConfig, ClipboardEvent, ClipboardSetter};
 pub use connection::ConnectOptions;

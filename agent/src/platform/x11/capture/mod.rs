@@ -9,6 +9,10 @@
 mod buffer;
 mod path;
 
+use std::io::{Read as _, Write as _};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -83,6 +87,21 @@ pub enum Wake {
     ScreenChanged,
     /// The deadline passed with nothing new.
     TimedOut,
+    /// Another thread called [`CaptureWaker::wake`].
+    Woken,
+}
+
+/// Interrupts a [`Capturer::wait`] from another thread (a viewer joined, asked for a keyframe,
+/// or left), so the capture thread never sleeps through a command.
+#[derive(Debug, Clone)]
+pub struct CaptureWaker(Arc<UnixStream>);
+
+impl CaptureWaker {
+    /// Makes the current or the next [`Capturer::wait`] return [`Wake::Woken`].
+    pub fn wake(&self) {
+        // A full socket already holds a wake-up, so a failed write loses nothing.
+        let _ = (&*self.0).write(&[1]);
+    }
 }
 
 /// A capture buffer, for diagnostics.
@@ -132,6 +151,8 @@ pub struct Capturer {
     next_id: u64,
     home_tx: Sender<Buffer>,
     home_rx: Receiver<Buffer>,
+    wake_rx: UnixStream,
+    wake_tx: Arc<UnixStream>,
 }
 
 impl Capturer {
@@ -153,6 +174,11 @@ impl Capturer {
             .xfixes_create_region(region, &[])
             .ctx("CreateRegion")?;
         let (home_tx, home_rx) = channel();
+        let (wake_rx, wake_tx) = UnixStream::pair().map_err(|e| Error::os("socketpair", e))?;
+        for end in [&wake_rx, &wake_tx] {
+            end.set_nonblocking(true)
+                .map_err(|e| Error::os("socketpair", e))?;
+        }
         let mut capturer = Self {
             x,
             config,
@@ -177,10 +203,17 @@ impl Capturer {
                 .map_or(1, |d| d.as_nanos() as u64),
             home_tx,
             home_rx,
+            wake_rx,
+            wake_tx: Arc::new(wake_tx),
         };
         capturer.choose_path()?;
         capturer.fill_slots()?;
         Ok(capturer)
+    }
+
+    /// A handle other threads use to interrupt [`wait`](Self::wait).
+    pub fn waker(&self) -> CaptureWaker {
+        CaptureWaker(Arc::clone(&self.wake_tx))
     }
 
     /// The capture path in use and why.
@@ -226,8 +259,17 @@ impl Capturer {
             if !self.pending.is_empty() {
                 return Ok(Wake::Damaged);
             }
-            if self.x.wait_readable(deadline, None)? == Readiness::TimedOut {
-                return Ok(Wake::TimedOut);
+            match self
+                .x
+                .wait_readable(deadline, Some(self.wake_rx.as_raw_fd()))?
+            {
+                Readiness::TimedOut => return Ok(Wake::TimedOut),
+                Readiness::Woken => {
+                    let mut sink = [0u8; 64];
+                    while matches!((&self.wake_rx).read(&mut sink), Ok(n) if n > 0) {}
+                    return Ok(Wake::Woken);
+                }
+                Readiness::Readable => {}
             }
         }
     }
@@ -236,7 +278,7 @@ impl Capturer {
     /// the deadline passed with nothing new.
     pub fn next_frame(&mut self, deadline: Instant) -> Result<Option<CapturedFrame>, Error> {
         match self.wait(deadline)? {
-            Wake::TimedOut => Ok(None),
+            Wake::TimedOut | Wake::Woken => Ok(None),
             Wake::Damaged | Wake::ScreenChanged => self.capture().map(Some),
         }
     }
