@@ -197,7 +197,10 @@ impl I420 {
         // check() guarantees the last row's pixels, so at most the last row is short.
         let body = whole_rows.min(h) & !1;
         if body > 0 {
-            let top = Rect { height: body as u32, ..r };
+            let top = Rect {
+                height: body as u32,
+                ..r
+            };
             self.convert_rows(&frame.data[start..start + body * stride], stride, top)?;
         }
         let row = r.width as usize * BGRA;

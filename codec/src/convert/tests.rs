@@ -147,9 +147,20 @@ fn matches_reference_on_even_sizes() {
 
 #[test]
 fn matches_reference_on_odd_sizes_and_padded_strides() {
-    for (w, h, pad) in [(1, 1, 0), (3, 5, 4), (33, 17, 12), (101, 77, 256), (1023, 9, 36)] {
+    for (w, h, pad) in [
+        (1, 1, 0),
+        (3, 5, 4),
+        (33, 17, 12),
+        (101, 77, 256),
+        (1023, 9, 36),
+    ] {
         let stride = w * 4 + pad;
-        assert_matches_reference(w, h, stride, &picture(w, h, stride, w as u64 * 31 + h as u64));
+        assert_matches_reference(
+            w,
+            h,
+            stride,
+            &picture(w, h, stride, w as u64 * 31 + h as u64),
+        );
     }
 }
 
@@ -196,7 +207,9 @@ fn damage_converts_only_what_changed() {
     }
     let mut partial = I420::new(w as u32, h as u32).unwrap();
     partial.convert(&frame(&before, w, h, stride, &[])).unwrap();
-    partial.convert(&frame(&after, w, h, stride, &[dirty])).unwrap();
+    partial
+        .convert(&frame(&after, w, h, stride, &[dirty]))
+        .unwrap();
     let mut full = I420::new(w as u32, h as u32).unwrap();
     full.convert(&frame(&after, w, h, stride, &[])).unwrap();
     assert_eq!(partial.y(), full.y());
@@ -205,7 +218,9 @@ fn damage_converts_only_what_changed() {
 
     // A change outside the damage list is not looked at.
     let elsewhere = picture(w, h, stride, 12);
-    partial.convert(&frame(&elsewhere, w, h, stride, &[dirty])).unwrap();
+    partial
+        .convert(&frame(&elsewhere, w, h, stride, &[dirty]))
+        .unwrap();
     let row = 50 * partial.y_stride();
     assert_eq!(&partial.y()[row..row + w], &full.y()[row..row + w]);
 }

@@ -67,11 +67,13 @@ fn tones_survive_encode_and_decode_per_channel() {
     let left = dominant_frequency(&channel(settled, 0)[..4800]);
     let right = dominant_frequency(&channel(settled, 1)[..4800]);
     assert!((left - 440.0).abs() <= 5.0, "left came back at {left} Hz");
-    assert!((right - 1000.0).abs() <= 5.0, "right came back at {right} Hz");
+    assert!(
+        (right - 1000.0).abs() <= 5.0,
+        "right came back at {right} Hz"
+    );
     // And it is still loud: the RMS of a 0.5 sine is about 0.35.
-    let rms = (settled.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>()
-        / settled.len() as f64)
-        .sqrt();
+    let rms =
+        (settled.iter().map(|s| f64::from(*s).powi(2)).sum::<f64>() / settled.len() as f64).sqrt();
     assert!((0.25..0.45).contains(&rms), "rms {rms}");
 }
 
@@ -118,7 +120,14 @@ fn i16_input_encodes_too() {
 #[test]
 fn dtx_shrinks_silence() {
     let silence = vec![0f32; 100 * FRAME_LEN];
-    let with = round_trip(&OpusConfig { dtx: true, ..OpusConfig::default() }, &silence).1;
+    let with = round_trip(
+        &OpusConfig {
+            dtx: true,
+            ..OpusConfig::default()
+        },
+        &silence,
+    )
+    .1;
     let without = round_trip(&OpusConfig::default(), &silence).1;
     let tail = |s: &[usize]| s[50..].iter().sum::<usize>();
     assert!(
@@ -134,15 +143,30 @@ fn bad_input_is_refused() {
     let mut enc = OpusEncoder::new(&OpusConfig::default()).unwrap();
     let mut packet = [0u8; MAX_PACKET];
     let short = [0f32; FRAME_LEN - 2];
-    assert!(matches!(enc.encode_f32(&short, &mut packet), Err(OpusError::InvalidInput(_))));
+    assert!(matches!(
+        enc.encode_f32(&short, &mut packet),
+        Err(OpusError::InvalidInput(_))
+    ));
     let frame = [0f32; FRAME_LEN];
-    assert!(matches!(enc.encode_f32(&frame, &mut packet[..0]), Err(OpusError::InvalidInput(_))));
+    assert!(matches!(
+        enc.encode_f32(&frame, &mut packet[..0]),
+        Err(OpusError::InvalidInput(_))
+    ));
     assert!(enc.set_bitrate(1).is_err());
-    assert!(OpusEncoder::new(&OpusConfig { bitrate_bps: 0, dtx: false }).is_err());
+    assert!(
+        OpusEncoder::new(&OpusConfig {
+            bitrate_bps: 0,
+            dtx: false
+        })
+        .is_err()
+    );
 
     let mut dec = OpusDecoder::new().unwrap();
     let mut out = [0f32; FRAME_LEN];
     assert!(dec.decode_f32(&[], &mut out).is_err());
     // A TOC byte announcing a code-3 packet with no frame count byte is malformed.
-    assert!(matches!(dec.decode_f32(&[0x03], &mut out), Err(OpusError::InvalidPacket(_))));
+    assert!(matches!(
+        dec.decode_f32(&[0x03], &mut out),
+        Err(OpusError::InvalidPacket(_))
+    ));
 }

@@ -16,14 +16,15 @@ mod vpx;
 
 use crate::{Backend, Capability, Codec, Encoder, EncoderConfig, Error, Unavailable};
 
-/// The bitrate, in kbit/s, that the software encoders are tuned and tested for at a given size
-/// and frame rate: about 0.065 bit per pixel per frame, at least 500 kbit/s. That is 4,000 kbit/s
-/// for 1080p30 and 16,000 kbit/s for 4K30, close to twice RustDesk's "balanced" table, which screen
-/// text needs to stay sharp in libvpx's real-time modes.
+/// The bitrate, in kbit/s, that the software encoders are tuned and tested for at a size and
+/// frame rate. It grows with the pixel count to the power 0.75 (small screens need more bits per
+/// pixel for legible text than large ones) and linearly with the frame rate. At 30 fps:
+/// 640×360 ≈ 780, 1280×720 ≈ 2,200, 1920×1080 ≈ 4,050, 3840×2160 ≈ 11,400 kbit/s — about twice
+/// RustDesk's "balanced" table, which screen text needs to stay sharp in real-time modes.
 pub fn default_bitrate_kbps(width: u32, height: u32, fps: u32) -> u32 {
-    let bits_per_frame = u64::from(width) * u64::from(height) * 65 / 1000;
-    let kbps = bits_per_frame * u64::from(fps.max(1)) / 1000;
-    kbps.clamp(500, 200_000) as u32
+    let pixels = f64::from(width) * f64::from(height);
+    let kbps = 0.0739 * pixels.powf(0.75) * f64::from(fps.clamp(1, 240)) / 30.0;
+    kbps.clamp(300.0, 100_000.0) as u32
 }
 
 /// What the software backend can encode in this build, as data.

@@ -26,30 +26,60 @@ fn probe_lists_every_codec_with_a_verdict() {
     assert_eq!(verdict(Codec::Vp9), Some(Ok(())));
     assert_eq!(verdict(Codec::Vp8), Some(Ok(())));
     assert_eq!(verdict(Codec::H264), Some(Ok(())));
-    assert!(matches!(verdict(Codec::Av1), Some(Err(Unavailable::Codec { .. }))));
-    assert!(matches!(verdict(Codec::H265), Some(Err(Unavailable::Codec { .. }))));
+    assert!(matches!(
+        verdict(Codec::Av1),
+        Some(Err(Unavailable::Codec { .. }))
+    ));
+    assert!(matches!(
+        verdict(Codec::H265),
+        Some(Err(Unavailable::Codec { .. }))
+    ));
 }
 
 #[test]
 fn unavailable_codecs_do_not_open() {
     for codec in [Codec::Av1, Codec::H265] {
         let err = open(&config(codec)).err();
-        assert!(matches!(err, Some(Error::Unavailable { backend: Backend::Software, .. })));
+        assert!(matches!(
+            err,
+            Some(Error::Unavailable {
+                backend: Backend::Software,
+                ..
+            })
+        ));
     }
 }
 
 #[test]
 fn bad_configurations_are_refused() {
     for broken in [
-        EncoderConfig { width: 0, ..config(Codec::Vp9) },
-        EncoderConfig { fps: 0, ..config(Codec::Vp9) },
-        EncoderConfig { bitrate_kbps: 0, ..config(Codec::Vp8) },
-        EncoderConfig { height: 20_000, ..config(Codec::H264) },
+        EncoderConfig {
+            width: 0,
+            ..config(Codec::Vp9)
+        },
+        EncoderConfig {
+            fps: 0,
+            ..config(Codec::Vp9)
+        },
+        EncoderConfig {
+            bitrate_kbps: 0,
+            ..config(Codec::Vp8)
+        },
+        EncoderConfig {
+            height: 20_000,
+            ..config(Codec::H264)
+        },
     ] {
-        assert!(matches!(open(&broken).err(), Some(Error::InvalidInput(_))), "{broken:?}");
+        assert!(
+            matches!(open(&broken).err(), Some(Error::InvalidInput(_))),
+            "{broken:?}"
+        );
     }
     // OpenH264 needs even sizes: that is the environment's limit, reported as such.
-    let odd = EncoderConfig { width: 65, ..config(Codec::H264) };
+    let odd = EncoderConfig {
+        width: 65,
+        ..config(Codec::H264)
+    };
     assert!(matches!(open(&odd).err(), Some(Error::Unavailable { .. })));
 }
 
@@ -67,7 +97,10 @@ fn every_codec_rejects_a_frame_of_the_wrong_size() {
     };
     for codec in [Codec::Vp9, Codec::Vp8, Codec::H264] {
         let mut enc = open(&config(codec)).unwrap();
-        assert!(matches!(enc.send_frame(&frame), Err(Error::InvalidInput(_))), "{codec}");
+        assert!(
+            matches!(enc.send_frame(&frame), Err(Error::InvalidInput(_))),
+            "{codec}"
+        );
         assert!(enc.receive_packet().unwrap().is_none());
         assert!(enc.set_bitrate(0).is_err());
         assert!(enc.set_fps(0).is_err());
@@ -75,9 +108,13 @@ fn every_codec_rejects_a_frame_of_the_wrong_size() {
 }
 
 #[test]
-fn default_bitrates_grow_with_size_and_rate() {
-    assert_eq!(default_bitrate_kbps(1920, 1080, 30), 4043);
-    assert!(default_bitrate_kbps(3840, 2160, 30) > 4 * 4000 - 100);
-    assert!(default_bitrate_kbps(1920, 1080, 60) > default_bitrate_kbps(1920, 1080, 30));
-    assert_eq!(default_bitrate_kbps(64, 64, 1), 500);
+fn default_bitrates_grow_with_size_and_rate_but_less_than_the_pixels() {
+    let hd = default_bitrate_kbps(1920, 1080, 30);
+    let uhd = default_bitrate_kbps(3840, 2160, 30);
+    assert!(hd > default_bitrate_kbps(1280, 720, 30));
+    assert!(uhd > 2 * hd && uhd < 4 * hd, "{hd} -> {uhd}");
+    let hd60 = default_bitrate_kbps(1920, 1080, 60);
+    assert!(hd60.abs_diff(2 * hd) <= 1, "{hd} -> {hd60}");
+    assert!(default_bitrate_kbps(16, 16, 1) >= 300);
+    assert!(default_bitrate_kbps(16_384, 16_384, 240) <= 100_000);
 }

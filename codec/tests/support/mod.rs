@@ -29,8 +29,9 @@ pub struct Encoded {
 pub fn encode_one(enc: &mut dyn Encoder, frame: &deskcast_codec::Frame<'_>) -> Vec<Encoded> {
     enc.send_frame(frame).expect("send_frame");
     let mut out = Vec::new();
+    let codec = enc.codec();
     while let Some(p) = enc.receive_packet().expect("receive_packet") {
-        assert_eq!(p.codec, enc.codec());
+        assert_eq!(p.codec, codec);
         assert_eq!(p.pts_ms, frame.pts_ms);
         out.push(Encoded {
             data: p.data.to_vec(),
@@ -80,7 +81,8 @@ pub fn write_stream(dir: &Path, codec: Codec, w: u32, h: u32, packets: &[Encoded
         header.extend_from_slice(&0u32.to_le_bytes());
         file.write_all(&header).unwrap();
         for (i, p) in packets.iter().enumerate() {
-            file.write_all(&(p.data.len() as u32).to_le_bytes()).unwrap();
+            file.write_all(&(p.data.len() as u32).to_le_bytes())
+                .unwrap();
             file.write_all(&(i as u64).to_le_bytes()).unwrap();
             file.write_all(&p.data).unwrap();
         }
@@ -118,7 +120,11 @@ pub fn ffprobe_colour(path: &Path) -> (String, String) {
     let ffprobe = deskcast_testkit::require_tool("ffprobe", "ffmpeg");
     let out = Command::new(ffprobe)
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args(["stream=color_space,color_range", "-of", "default=noprint_wrappers=1"])
+        .args([
+            "stream=color_space,color_range",
+            "-of",
+            "default=noprint_wrappers=1",
+        ])
         .arg(path)
         .output()
         .expect("run ffprobe");

@@ -124,7 +124,11 @@ impl Desktop {
             width: 2,
             height: CELL_H as u32,
         };
-        let colour = if (index / 15) % 2 == 0 { [0, 0, 0] } else { [255, 255, 255] };
+        let colour = if (index / 15) % 2 == 0 {
+            [0, 0, 0]
+        } else {
+            [255, 255, 255]
+        };
         fill(&mut self.frame, self.stride, r, colour);
         r
     }
@@ -136,7 +140,11 @@ impl Desktop {
         }
         let span = (self.width - self.sprite_w).max(1);
         let travel = (index as usize * 6) % (2 * span);
-        let x = if travel < span { travel } else { 2 * span - travel };
+        let x = if travel < span {
+            travel
+        } else {
+            2 * span - travel
+        };
         let y = self.height / 3;
         let r = Rect {
             x: x as u32,
@@ -225,7 +233,8 @@ fn hash(mut v: u64) -> u64 {
 
 fn fill(buf: &mut [u8], stride: usize, r: Rect, [red, green, blue]: [u8; 3]) {
     for y in r.y as usize..(r.y + r.height) as usize {
-        let row = &mut buf[y * stride + r.x as usize * 4..y * stride + (r.x + r.width) as usize * 4];
+        let row =
+            &mut buf[y * stride + r.x as usize * 4..y * stride + (r.x + r.width) as usize * 4];
         for px in row.chunks_exact_mut(4) {
             px.copy_from_slice(&[blue, green, red, 0xff]);
         }
@@ -244,8 +253,17 @@ fn paint_desktop(buf: &mut [u8], w: usize, h: usize, stride: usize) {
     fill(buf, stride, rect(0, h - bar, w, bar), [40, 40, 48]);
     for i in 0..(w / 48).min(12) {
         let c = hash(i as u64);
-        let colour = [c as u8 | 0x40, (c >> 8) as u8 | 0x40, (c >> 16) as u8 | 0x40];
-        fill(buf, stride, rect(8 + i * 44, h - bar + 4, bar - 8, bar - 8), colour);
+        let colour = [
+            c as u8 | 0x40,
+            (c >> 8) as u8 | 0x40,
+            (c >> 16) as u8 | 0x40,
+        ];
+        fill(
+            buf,
+            stride,
+            rect(8 + i * 44, h - bar + 4, bar - 8, bar - 8),
+            colour,
+        );
     }
     let mut window = |x: usize, y: usize, ww: usize, wh: usize, seed: u64| {
         let mut pixels = vec![0u8; ww * wh * 4];

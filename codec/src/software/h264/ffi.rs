@@ -49,7 +49,9 @@ unsafe fn vtable(enc: RawEncoder) -> &'static sys::ISVCEncoderVtbl {
 pub(super) unsafe fn default_params(enc: RawEncoder) -> Result<sys::SEncParamExt, FfiError> {
     let mut params = sys::SEncParamExt::default();
     // SAFETY: per the caller; `params` is a valid, writable parameter block.
-    let f = unsafe { vtable(enc) }.GetDefaultParams.ok_or_else(|| missing("GetDefaultParams"))?;
+    let f = unsafe { vtable(enc) }
+        .GetDefaultParams
+        .ok_or_else(|| missing("GetDefaultParams"))?;
     // SAFETY: as above.
     let rc = unsafe { f(enc, &mut params) };
     status("GetDefaultParams", rc).map(|()| params)
@@ -59,9 +61,14 @@ pub(super) unsafe fn default_params(enc: RawEncoder) -> Result<sys::SEncParamExt
 ///
 /// # Safety
 /// `enc` must come from [`create`], not yet be initialised, and not be destroyed.
-pub(super) unsafe fn initialize(enc: RawEncoder, params: &sys::SEncParamExt) -> Result<(), FfiError> {
+pub(super) unsafe fn initialize(
+    enc: RawEncoder,
+    params: &sys::SEncParamExt,
+) -> Result<(), FfiError> {
     // SAFETY: per the caller.
-    let f = unsafe { vtable(enc) }.InitializeExt.ok_or_else(|| missing("InitializeExt"))?;
+    let f = unsafe { vtable(enc) }
+        .InitializeExt
+        .ok_or_else(|| missing("InitializeExt"))?;
     // SAFETY: per the caller; the library copies `params`.
     status("InitializeExt", unsafe { f(enc, params) })
 }
@@ -89,7 +96,9 @@ pub(super) unsafe fn set_option<T>(
     value: &mut T,
 ) -> Result<(), FfiError> {
     // SAFETY: per the caller.
-    let f = unsafe { vtable(enc) }.SetOption.ok_or_else(|| missing("SetOption"))?;
+    let f = unsafe { vtable(enc) }
+        .SetOption
+        .ok_or_else(|| missing("SetOption"))?;
     // SAFETY: per the caller; the library reads `*value` during the call only.
     let rc = unsafe { f(enc, option, ptr::from_mut(value).cast::<c_void>()) };
     status("SetOption", rc)
@@ -101,7 +110,9 @@ pub(super) unsafe fn set_option<T>(
 /// `enc` must be initialised and not destroyed.
 pub(super) unsafe fn force_idr(enc: RawEncoder) -> Result<(), FfiError> {
     // SAFETY: per the caller.
-    let f = unsafe { vtable(enc) }.ForceIntraFrame.ok_or_else(|| missing("ForceIntraFrame"))?;
+    let f = unsafe { vtable(enc) }
+        .ForceIntraFrame
+        .ok_or_else(|| missing("ForceIntraFrame"))?;
     // SAFETY: per the caller.
     status("ForceIntraFrame", unsafe { f(enc, true) })
 }
@@ -118,7 +129,9 @@ pub(super) unsafe fn encode(
     info: &mut sys::SFrameBSInfo,
 ) -> Result<(), FfiError> {
     // SAFETY: per the caller.
-    let f = unsafe { vtable(enc) }.EncodeFrame.ok_or_else(|| missing("EncodeFrame"))?;
+    let f = unsafe { vtable(enc) }
+        .EncodeFrame
+        .ok_or_else(|| missing("EncodeFrame"))?;
     // SAFETY: per the caller; the library reads the planes and writes `info`.
     status("EncodeFrame", unsafe { f(enc, pic, info) })
 }
@@ -135,7 +148,10 @@ pub(super) unsafe fn layer_bytes<'a>(layer: &sys::SLayerBSInfo) -> &'a [u8] {
     }
     // SAFETY: the library stores `iNalCount` lengths at `pNalLengthInByte`.
     let lengths = unsafe { std::slice::from_raw_parts(layer.pNalLengthInByte, count) };
-    let len: usize = lengths.iter().map(|&n| usize::try_from(n).unwrap_or(0)).sum();
+    let len: usize = lengths
+        .iter()
+        .map(|&n| usize::try_from(n).unwrap_or(0))
+        .sum();
     // SAFETY: the layer's NAL units lie back to back in `pBsBuf`, `len` bytes in all.
     unsafe { std::slice::from_raw_parts(layer.pBsBuf, len) }
 }

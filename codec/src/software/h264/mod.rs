@@ -108,17 +108,22 @@ impl H264Encoder {
         // SAFETY: `raw.enc` was just created.
         let mut params = unsafe { ffi::default_params(raw.enc) }?;
         fill_params(&mut params, config, threads);
+        // OpenH264 logs to stderr; our errors come back as status codes instead.
+        let mut quiet: c_int = sys::WELS_LOG_QUIET as c_int;
+        // SAFETY: created; TRACE_LEVEL reads an int and may be set before initialisation.
+        unsafe { ffi::set_option(raw.enc, sys::ENCODER_OPTION_TRACE_LEVEL, &mut quiet) }?;
         // SAFETY: created and not yet initialised.
         unsafe { ffi::initialize(raw.enc, &params) }?;
         raw.initialised = true;
         let mut format: c_int = sys::videoFormatI420 as c_int;
         // SAFETY: initialised; DATAFORMAT reads an int.
         unsafe { ffi::set_option(raw.enc, sys::ENCODER_OPTION_DATAFORMAT, &mut format) }?;
-        let mut quiet: c_int = sys::WELS_LOG_QUIET as c_int;
-        // SAFETY: initialised; TRACE_LEVEL reads an int.
-        unsafe { ffi::set_option(raw.enc, sys::ENCODER_OPTION_TRACE_LEVEL, &mut quiet) }?;
         tracing::debug!(
-            width = w, height = h, kbps = config.bitrate_kbps, threads, "OpenH264 encoder open"
+            width = w,
+            height = h,
+            kbps = config.bitrate_kbps,
+            threads,
+            "OpenH264 encoder open"
         );
         Ok(Self {
             raw,
@@ -141,7 +146,8 @@ impl H264Encoder {
         for layer in self.info.sLayerInfo.iter().take(layers) {
             // SAFETY: the layers come from the encode that just succeeded, and the bytes are
             // copied out before the encoder runs again.
-            self.out.extend_from_slice(unsafe { ffi::layer_bytes(layer) });
+            self.out
+                .extend_from_slice(unsafe { ffi::layer_bytes(layer) });
         }
     }
 }
@@ -169,10 +175,12 @@ fn fill_params(p: &mut sys::SEncParamExt, config: &EncoderConfig, threads: u32) 
     p.bUseLoadBalancing = false;
     p.iLoopFilterDisableIdc = 0;
     p.bEnableDenoise = false;
-    p.bEnableBackgroundDetection = true;
-    p.bEnableAdaptiveQuant = true;
+    // Screen-content mode has no adaptive quantisation or background detection, and wants scene
+    // change detection (it picks references with it; it does not insert IDRs).
+    p.bEnableBackgroundDetection = false;
+    p.bEnableAdaptiveQuant = false;
     p.bEnableFrameCroppingFlag = true;
-    p.bEnableSceneChangeDetect = false;
+    p.bEnableSceneChangeDetect = true;
     p.bEnableLongTermReference = false;
 
     let layer = &mut p.sSpatialLayers[0];

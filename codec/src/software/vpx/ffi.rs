@@ -40,7 +40,8 @@ pub(super) fn default_config(iface: Iface) -> Result<sys::vpx_codec_enc_cfg_t, F
     let mut cfg = MaybeUninit::<sys::vpx_codec_enc_cfg_t>::zeroed();
     // SAFETY: `iface` is a valid interface and `cfg` points to writable storage of the right type.
     let err = unsafe { sys::vpx_codec_enc_config_default(iface.raw(), cfg.as_mut_ptr(), 0) };
-    check(err, "vpx_codec_enc_config_default", None)?;
+    // SAFETY: no context to read.
+    unsafe { check(err, "vpx_codec_enc_config_default", None) }?;
     // SAFETY: the call succeeded, so libvpx filled in every field (and zeroed() covered the rest).
     Ok(unsafe { cfg.assume_init() })
 }

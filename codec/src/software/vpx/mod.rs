@@ -129,7 +129,10 @@ impl VpxEncoder {
                     id::VP9E_SET_TUNE_CONTENT,
                     sys::vp9e_tune_content::VP9E_CONTENT_SCREEN as c_int,
                 ),
-                (id::VP9E_SET_AQ_MODE, sys::AQ_MODE::CYCLIC_REFRESH_AQ as c_int),
+                (
+                    id::VP9E_SET_AQ_MODE,
+                    sys::AQ_MODE::CYCLIC_REFRESH_AQ as c_int,
+                ),
                 (id::VP9E_SET_NOISE_SENSITIVITY, 0),
                 (id::VP9E_SET_FRAME_PARALLEL_DECODING, 0),
                 (
