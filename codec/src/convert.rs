@@ -117,7 +117,14 @@ impl I420 {
             self.primed = true;
             return Ok(());
         }
-        for rect in frame.damage {
+        for (i, rect) in frame.damage.iter().enumerate() {
+            // A rectangle inside another one (X often reports the same area twice) is skipped.
+            let covered = frame.damage.iter().enumerate().any(|(j, other)| {
+                j != i && contains(other, rect) && (!contains(rect, other) || j < i)
+            });
+            if covered {
+                continue;
+            }
             if let Some(r) = self.even_clip(rect) {
                 self.convert_rect(frame, r)?;
             }
@@ -254,6 +261,14 @@ impl I420 {
         )
         .map_err(|e| Error::InvalidInput(format!("colour conversion refused the frame: {e}")))
     }
+}
+
+/// True when `outer` covers all of `inner`.
+fn contains(outer: &Rect, inner: &Rect) -> bool {
+    let end = |r: &Rect| (r.x.saturating_add(r.width), r.y.saturating_add(r.height));
+    let (ox, oy) = end(outer);
+    let (ix, iy) = end(inner);
+    outer.x <= inner.x && outer.y <= inner.y && ox >= ix && oy >= iy
 }
 
 /// `v` clamped to `max`, then rounded up to even unless that passes `max` (an odd frame edge).

@@ -144,10 +144,14 @@ fn constant_bitrate_holds_within_20_percent_over_300_frames() {
         let mut scene = Desktop::new(w, h, Motion::Video);
         let mut bytes = 0usize;
         for i in 0..300 {
-            bytes += encode_one(enc.as_mut(), &scene.render(i))
-                .iter()
-                .map(|p| p.data.len())
-                .sum::<usize>();
+            let packets = encode_one(enc.as_mut(), &scene.render(i));
+            assert_eq!(packets.len(), 1, "{codec}: frame {i}");
+            assert_eq!(
+                packets[0].keyframe,
+                i == 0,
+                "{codec}: frame {i}: unrequested keyframe"
+            );
+            bytes += packets[0].data.len();
         }
         // 300 frames at 30 fps are 10 s.
         let got = bytes as f64 * 8.0 / 10.0 / 1000.0;

@@ -124,7 +124,7 @@ impl Desktop {
             width: 2,
             height: CELL_H as u32,
         };
-        let colour = if (index / 15) % 2 == 0 {
+        let colour = if (index / 15).is_multiple_of(2) {
             [0, 0, 0]
         } else {
             [255, 255, 255]

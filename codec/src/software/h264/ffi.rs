@@ -38,8 +38,10 @@ pub(super) unsafe fn destroy(enc: RawEncoder) {
 /// # Safety
 /// `enc` must come from [`create`] and not be destroyed.
 unsafe fn vtable(enc: RawEncoder) -> &'static sys::ISVCEncoderVtbl {
+    // SAFETY: per the caller, `enc` points to a live ISVCEncoder.
+    let table: *const sys::ISVCEncoderVtbl = unsafe { *enc };
     // SAFETY: an ISVCEncoder is a pointer to a static vtable, valid for the program's life.
-    unsafe { &**enc }
+    unsafe { &*table }
 }
 
 /// The library's defaults for the extended parameters.

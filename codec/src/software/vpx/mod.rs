@@ -8,10 +8,11 @@
 //! - keyframes only on the first frame and on request (`VPX_KF_DISABLED`, `VPX_EFLAG_FORCE_KF`);
 //! - no error resilience: RustDesk carries video over TCP (or a relay), so nothing is lost in
 //!   transit, and every decoder (re)start is served a keyframe;
-//! - VP9: `cpu-used` 8, row-based multithreading, tile columns for the thread count, screen-content
+//! - VP9: `cpu-used` 9, row-based multithreading, tile columns for the thread count, screen-content
 //!   tuning, cyclic-refresh AQ; colour space BT.601 and studio range signalled to match
 //!   [`crate::convert`];
-//! - VP8: `cpu-used` -12 (fixed speed 12), screen-content mode, a static-block threshold.
+//! - VP8: `cpu-used` -16 (fixed speed 16), screen-content mode, a static-block threshold, one
+//!   thread unless more are asked for (its threads spin-wait for each other).
 //!
 //! The bitstream is handed out exactly as `vpx_codec_get_cx_data` returns it, without copying
 //! and without a container.
@@ -29,10 +30,12 @@ use crate::{Backend, Codec, Encoder, EncoderConfig, Error, Frame, Packet, Unavai
 
 /// libvpx timestamps are in units of 1/90000 s, fine enough for any frame rate's duration.
 const TIMEBASE: i64 = 90_000;
-/// VP9 speed: 8 keeps 1080p inside a 30 fps budget on two cores (see the encode bench).
-const VP9_SPEED: c_int = 8;
-/// VP8 speed: negative means "always this speed", not "adapt to the deadline".
-const VP8_SPEED: c_int = -12;
+/// VP9 speed. Measured at 1080p on the 2-core CI machine (CPU ms per frame, scrolling text):
+/// speed 7 ≈ 60, 8 ≈ 33–42, 9 ≈ 32, with the same PSNR on the desktop test scene (43.6 dB).
+const VP9_SPEED: c_int = 9;
+/// VP8 speed; negative means "always this speed", not "adapt to the deadline". Measured as
+/// above: -12 ≈ 17, -16 ≈ 14 CPU ms per frame, PSNR 36.9 and 37.4 dB.
+const VP8_SPEED: c_int = -16;
 
 /// Whether libvpx can set up an encoder for `codec` here.
 pub(super) fn probe(codec: Codec) -> Result<(), Unavailable> {
@@ -90,7 +93,13 @@ impl VpxEncoder {
     /// Opens an encoder for VP8 or VP9.
     pub(crate) fn open(config: &EncoderConfig) -> Result<Self, Error> {
         let codec = config.codec;
-        let threads = threads(config.threads);
+        // VP8's row threads spin while they wait for each other: on a busy machine two threads
+        // cost 5-10 times the CPU of one. Only an explicit request gets more than one.
+        let threads = if codec == Codec::Vp8 && config.threads == 0 {
+            1
+        } else {
+            threads(config.threads)
+        };
         let mut cfg = Box::new(ffi::default_config(iface(codec))?);
         fill_config(&mut cfg, config, threads);
         let mut ctx = Box::new(ffi::empty_context());
