@@ -217,6 +217,15 @@ fn h264_puts_sps_pps_before_every_idr_and_decodes_from_any_idr() {
             assert!(!types.contains(&7), "frame {i}: SPS outside an IDR");
         }
     }
+    // The SPS says constrained baseline: profile_idc 66 with constraint_set1_flag.
+    let sps = packets[0]
+        .data
+        .windows(4)
+        .position(|w| w == [0, 0, 1, 0x67]);
+    let at = sps.expect("an SPS in the first access unit") + 4;
+    let (profile, constraints) = (packets[0].data[at], packets[0].data[at + 1]);
+    assert_eq!(profile, 66, "profile_idc");
+    assert_ne!(constraints & 0x40, 0, "constraint_set1_flag");
     let keys: Vec<usize> = (0..packets.len())
         .filter(|&i| packets[i].keyframe)
         .collect();
