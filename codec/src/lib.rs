@@ -8,6 +8,8 @@
 
 #![deny(unsafe_code)]
 
+#[cfg(any(feature = "vpx", feature = "h264"))]
+pub mod convert;
 mod error;
 mod frame;
 #[cfg(feature = "nvenc")]
