@@ -1,3 +1,4 @@
 //! deskcast's one integration test binary: end-to-end tests over a real Xvfb and loopback sockets.
 
+mod pipeline;
 mod x11;

@@ -230,6 +230,12 @@ impl Group {
             .unwrap_or(1000)
     }
 
+    /// True when the group must encode the next capture whatever the damage: its encoder is
+    /// new, or a keyframe was asked for.
+    fn wants_frame(&self) -> bool {
+        self.encoder.is_none() || self.keyframe
+    }
+
     /// Updates lag state; true when every active member can take a frame now.
     fn ready(&mut self, now: Instant) -> bool {
         let mut ready = true;
@@ -317,13 +323,21 @@ impl Worker {
             self.sleep_on_commands(LAG_GRACE / 4);
             return Ok(());
         }
+        // A new encoder or a keyframe request needs a frame now, damage or not (a viewer that
+        // joins or refreshes on a static screen must still see it).
+        let forced = self
+            .groups
+            .iter_mut()
+            .any(|g| g.ready(now) && g.wants_frame());
         let Some(capturer) = self.capturer.as_mut() else {
             return Ok(());
         };
-        // Sleep until damage arrives (or a command, via the waker).
-        match capturer.wait(now + Duration::from_secs(1))? {
-            Wake::TimedOut | Wake::Woken => return Ok(()),
-            Wake::ScreenChanged | Wake::Damaged => {}
+        if !forced {
+            // Sleep until damage arrives (or a command, via the waker).
+            match capturer.wait(now + Duration::from_secs(1))? {
+                Wake::TimedOut | Wake::Woken => return Ok(()),
+                Wake::ScreenChanged | Wake::Damaged => {}
+            }
         }
         let now = Instant::now();
         let due = self
@@ -354,7 +368,7 @@ impl Worker {
         let size = (frame.width(), frame.height());
         let threads = self.config.threads;
         for group in &mut self.groups {
-            if group.next_at > now || !group.ready(now) {
+            if (group.next_at > now && !group.wants_frame()) || !group.ready(now) {
                 group.damage.extend_from_slice(frame.damage());
                 merge_rects(&mut group.damage, MAX_GROUP_DAMAGE);
                 continue;

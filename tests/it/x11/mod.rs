@@ -21,7 +21,7 @@ use x11rb::protocol::xproto::{
 use x11rb::rust_connection::RustConnection;
 
 /// Starts an Xvfb of `width`×`height`.
-fn xvfb(width: u32, height: u32) -> Xvfb {
+pub(crate) fn xvfb(width: u32, height: u32) -> Xvfb {
     Xvfb::start_with(&XvfbOptions {
         width,
         height,
@@ -30,7 +30,7 @@ fn xvfb(width: u32, height: u32) -> Xvfb {
 }
 
 /// Options that reach `server`.
-fn options(server: &Xvfb) -> ConnectOptions {
+pub(crate) fn options(server: &Xvfb) -> ConnectOptions {
     ConnectOptions {
         display: Some(server.display().to_owned()),
         xauthority: None,
@@ -44,14 +44,14 @@ fn after_ms(ms: u64) -> Instant {
 
 /// A plain X client that draws on the root window and reads it back, independent of the code
 /// under test.
-struct Painter {
+pub(crate) struct Painter {
     conn: RustConnection,
     root: Window,
     gc: Gcontext,
 }
 
 impl Painter {
-    fn new(server: &Xvfb) -> Self {
+    pub(crate) fn new(server: &Xvfb) -> Self {
         let (conn, screen) = RustConnection::connect(Some(server.display())).expect("connect");
         let root = conn.setup().roots[screen].root;
         let gc = conn.generate_id().unwrap();
@@ -67,7 +67,7 @@ impl Painter {
     }
 
     /// Fills a rectangle with a 0xRRGGBB colour.
-    fn fill(&self, x: i16, y: i16, width: u16, height: u16, rgb: u32) {
+    pub(crate) fn fill(&self, x: i16, y: i16, width: u16, height: u16, rgb: u32) {
         self.conn
             .change_gc(self.gc, &ChangeGCAux::new().foreground(rgb))
             .unwrap();
@@ -121,7 +121,7 @@ impl Painter {
             .data
     }
 
-    fn sync(&self) {
+    pub(crate) fn sync(&self) {
         self.conn.get_input_focus().unwrap().reply().unwrap();
     }
 }
