@@ -12,9 +12,7 @@ use crate::error::{Error, PeerMisbehaved};
 /// Encodes `addr`, mixing in `now` (any wall-clock time works; RustDesk uses the current time).
 #[must_use]
 pub fn encode(addr: SocketAddr, now: SystemTime) -> Vec<u8> {
-    let micros = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros());
+    let micros = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros());
     // Truncation to 32 bits is part of the format.
     encode_with_stamp(addr, micros as u32)
 }

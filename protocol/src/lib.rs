@@ -34,3 +34,6 @@ pub mod message;
 pub mod rendezvous;
 
 pub use error::Error;
+
+#[cfg(test)]
+mod test_util;

@@ -167,7 +167,8 @@ impl IdentityPublicKey {
             return Err(PeerMisbehaved::SignedTooShort { len: signed.len() });
         }
         let (signature, message) = signed.split_at(SIGNATURE_LEN);
-        let signature = Signature::from_slice(signature).map_err(|_| PeerMisbehaved::BadSignature)?;
+        let signature =
+            Signature::from_slice(signature).map_err(|_| PeerMisbehaved::BadSignature)?;
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| PeerMisbehaved::BadSignature)?;
         // Strict verification rejects the small-order and non-canonical cases libsodium rejects.
         key.verify_strict(message, &signature)
@@ -246,11 +247,10 @@ impl BoxKeyPair {
                 .decrypt(&crypto_box::Nonce::default(), boxed)
                 .map_err(|_| PeerMisbehaved::SessionKeyUnwrap)?,
         );
-        let key: [u8; 32] = opened.as_slice().try_into().map_err(|_| {
-            PeerMisbehaved::SessionKeyLength {
-                len: opened.len(),
-            }
-        })?;
+        let key: [u8; 32] = opened
+            .as_slice()
+            .try_into()
+            .map_err(|_| PeerMisbehaved::SessionKeyLength { len: opened.len() })?;
         Ok(Zeroizing::new(key))
     }
 }

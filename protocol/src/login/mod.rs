@@ -23,8 +23,8 @@ pub use lockout::{Lockout, LockoutPolicy};
 
 use crate::error::{ApiMisuse, Error};
 use crate::message::{
-    DisplayInfo, Features, Hash, LoginRequest, LoginResponse, Message, PeerInfo,
-    SupportedEncoding, login_response, message,
+    DisplayInfo, Features, Hash, LoginRequest, LoginResponse, Message, PeerInfo, SupportedEncoding,
+    login_response, message,
 };
 
 /// The 32 symbols salts and challenges are drawn from: `[2-9a-km-np-z]` (no `0`, `1`, `l`

@@ -2,8 +2,9 @@
 //!
 //! The agent sends every encoded frame through this: [`VideoFrameRef`] is a [`Payload`], so
 //! [`crate::crypto::Cipher::seal_message`] writes the protobuf bytes straight into the
-//! output buffer and seals them there. No `Vec` is built per frame. The bytes are those
-//! prost would produce for the equivalent [`super::Message`] (fields in number order).
+//! output buffer and seals them there. No `Vec` is built per frame. The bytes decode to the
+//! equivalent [`super::Message`] and have the length prost gives it (fields are written in
+//! number order).
 
 use prost::encoding::{encode_varint, encoded_len_varint};
 
@@ -85,7 +86,11 @@ fn delimited_len(field: u32, len: usize) -> usize {
 
 impl EncodedFrameRef<'_> {
     fn body_len(&self) -> usize {
-        let mut len = delimited_len(1, self.data.len());
+        // proto3 leaves fields at their default value out.
+        let mut len = 0;
+        if !self.data.is_empty() {
+            len += delimited_len(1, self.data.len());
+        }
         if self.key {
             len += key_len(2) + 1;
         }
@@ -97,9 +102,11 @@ impl EncodedFrameRef<'_> {
     }
 
     fn write(&self, out: &mut Vec<u8>) {
-        write_key(1, LEN, out);
-        encode_varint(self.data.len() as u64, out);
-        out.extend_from_slice(self.data);
+        if !self.data.is_empty() {
+            write_key(1, LEN, out);
+            encode_varint(self.data.len() as u64, out);
+            out.extend_from_slice(self.data);
+        }
         if self.key {
             write_key(2, VARINT, out);
             out.push(1);
@@ -123,8 +130,8 @@ impl VideoFrameRef<'_> {
         let mut len = delimited_len(self.codec.field_number(), self.frames_len());
         if self.display != 0 {
             // int32 is sign-extended to 64 bits on the wire.
-            len += key_len(VIDEO_FRAME_DISPLAY)
-                + encoded_len_varint(i64::from(self.display) as u64);
+            len +=
+                key_len(VIDEO_FRAME_DISPLAY) + encoded_len_varint(i64::from(self.display) as u64);
         }
         len
     }

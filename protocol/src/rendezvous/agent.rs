@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rand_core::CryptoRngCore;
 
-use super::{RELAY_PORT, REG_INTERVAL, fallback_relay, with_default_port};
+use super::{REG_INTERVAL, RELAY_PORT, fallback_relay, with_default_port};
 use crate::addr;
 use crate::crypto::IdentityPublicKey;
 use crate::error::{Error, PeerMisbehaved};
@@ -395,8 +395,11 @@ impl<R: CryptoRngCore> Mediator<R> {
             }
             // Pushes repeated within the dedup window are dropped (the guards record them).
             Some(Union::PunchHole(push)) if self.fresh_push(now, &push.socket_addr) => {
-                let relay =
-                    self.relay_instructions(Trigger::PunchHole, &push.socket_addr, &push.relay_server)?;
+                let relay = self.relay_instructions(
+                    Trigger::PunchHole,
+                    &push.socket_addr,
+                    &push.relay_server,
+                )?;
                 self.push_event(Event::Relay(relay));
             }
             Some(Union::FetchLocalAddr(push)) if self.fresh_push(now, &push.socket_addr) => {
@@ -448,7 +451,8 @@ impl<R: CryptoRngCore> Mediator<R> {
     }
 
     fn on_fetch_local_addr(&mut self, socket_addr: &[u8], relay_server: &str) -> Result<(), Error> {
-        let fallback = self.relay_instructions(Trigger::FetchLocalAddr, socket_addr, relay_server)?;
+        let fallback =
+            self.relay_instructions(Trigger::FetchLocalAddr, socket_addr, relay_server)?;
         match self.config.lan {
             LanPolicy::Relay => self.push_event(Event::Relay(fallback)),
             LanPolicy::LocalAddr => {
@@ -540,7 +544,11 @@ impl<R: CryptoRngCore> Mediator<R> {
         let window = self.config.timing.dedup_window;
         self.recent_pushes
             .retain(|(_, at)| now.saturating_duration_since(*at) < window);
-        if self.recent_pushes.iter().any(|(seen, _)| seen == socket_addr) {
+        if self
+            .recent_pushes
+            .iter()
+            .any(|(seen, _)| seen == socket_addr)
+        {
             return false;
         }
         if self.recent_pushes.len() >= RECENT_PUSH_LIMIT {

@@ -197,7 +197,10 @@ impl Hbbs {
     /// When [`handle_timeout`](Self::handle_timeout) next has something to expire.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.waiting.values().map(|w| w.since + WAITING_TIMEOUT).min()
+        self.waiting
+            .values()
+            .map(|w| w.since + WAITING_TIMEOUT)
+            .min()
     }
 
     /// Forgets clients that waited too long, closing their connections.
@@ -225,7 +228,12 @@ impl Hbbs {
     ///
     /// # Errors
     /// [`crate::error::PeerMisbehaved::Malformed`] for an undecodable datagram.
-    pub fn handle_udp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) -> Result<(), Error> {
+    pub fn handle_udp(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        datagram: &[u8],
+    ) -> Result<(), Error> {
         let message = crate::message::decode_rendezvous(datagram)?;
         match message.union {
             Some(Union::RegisterPeer(register)) => self.register_peer(now, from, &register),
@@ -260,7 +268,9 @@ impl Hbbs {
             }
         };
         match message.union {
-            Some(Union::PunchHoleRequest(request)) => self.punch_hole_request(now, conn, from, request),
+            Some(Union::PunchHoleRequest(request)) => {
+                self.punch_hole_request(now, conn, from, request);
+            }
             Some(Union::RequestRelay(request)) => self.request_relay(now, conn, from, request),
             Some(Union::RelayResponse(response)) => self.relay_response(conn, response),
             Some(Union::PunchHoleSent(sent)) => self.punch_hole_sent(now, conn, from, sent),
@@ -279,7 +289,10 @@ impl Hbbs {
         if register.id.is_empty() {
             return;
         }
-        let known = self.peers.get_mut(&register.id).filter(|p| !p.pk.is_empty());
+        let known = self
+            .peers
+            .get_mut(&register.id)
+            .filter(|p| !p.pk.is_empty());
         let request_pk = match known {
             Some(peer) if !ip_changed(peer.addr, from) => {
                 peer.addr = Some(from);
@@ -361,7 +374,11 @@ impl Hbbs {
     /// The per-IP limits on `RegisterPk`.
     fn ip_allows(&mut self, now: Instant, ip: IpAddr, id: &str) -> bool {
         if !self.ip_limits.contains_key(&ip) && self.ip_limits.len() >= IP_LIMIT_ENTRIES {
-            let oldest = self.ip_limits.iter().min_by_key(|(_, l)| l.last).map(|(ip, _)| *ip);
+            let oldest = self
+                .ip_limits
+                .iter()
+                .min_by_key(|(_, l)| l.last)
+                .map(|(ip, _)| *ip);
             if let Some(oldest) = oldest {
                 self.ip_limits.remove(&oldest);
             }
@@ -395,7 +412,13 @@ impl Hbbs {
         true
     }
 
-    fn punch_hole_request(&mut self, now: Instant, conn: ConnId, from: SocketAddr, request: PunchHoleRequest) {
+    fn punch_hole_request(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        from: SocketAddr,
+        request: PunchHoleRequest,
+    ) {
         use punch_hole_response::Failure;
         if self
             .config
@@ -439,7 +462,13 @@ impl Hbbs {
         self.udp(target, union);
     }
 
-    fn request_relay(&mut self, now: Instant, conn: ConnId, from: SocketAddr, mut request: RequestRelay) {
+    fn request_relay(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        from: SocketAddr,
+        mut request: RequestRelay,
+    ) {
         let Some(target) = self.peers.get(&request.id).and_then(|p| p.addr) else {
             return;
         };
@@ -463,7 +492,13 @@ impl Hbbs {
         self.tcp(client, Union::RelayResponse(response));
     }
 
-    fn punch_hole_sent(&mut self, now: Instant, conn: ConnId, from: SocketAddr, sent: PunchHoleSent) {
+    fn punch_hole_sent(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        from: SocketAddr,
+        sent: PunchHoleSent,
+    ) {
         self.out.push_back(Output::Close { conn });
         let Some(client) = self.take_waiting(&sent.socket_addr) else {
             return;

@@ -96,7 +96,12 @@ impl Hbbr {
     }
 
     /// Decides on a connection from its first frame's payload.
-    pub fn handle_first_frame(&mut self, now: Instant, conn: ConnId, payload: &[u8]) -> RelayDecision {
+    pub fn handle_first_frame(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        payload: &[u8],
+    ) -> RelayDecision {
         let Ok(message) = crate::message::decode_rendezvous(payload) else {
             return RelayDecision::Refuse(RelayRefusal::Malformed);
         };
