@@ -4,6 +4,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod ci;
+mod fuzz;
 mod tidy;
 
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ usage: cargo xtask <command>
 commands:
   ci      fmt check, tidy, clippy -D warnings, tests, docs -D warnings, benches build
   tidy    the project's own rules (module docs, no #[ignore], sans-IO protocol, unsafe placement)
+  fuzz    [--seconds N] [TARGET...]  run the cargo-fuzz targets in fuzz/ (default 30 s each)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -22,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&root),
         Some("tidy") => tidy::run(&root),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -14,9 +14,7 @@ use crate::test_util::seeded;
 const ID: &str = "123456789";
 
 fn start() -> Instant {
-    // Tests read the clock once for a base instant; everything after is arithmetic.
-    #[allow(clippy::disallowed_methods)]
-    Instant::now()
+    crate::test_util::base_instant()
 }
 
 fn config() -> MediatorConfig {

@@ -1,19 +1,4 @@
-//! A sans-IO model of hbbr's pairing (spec §3.7).
-//!
-//! # Call order
-//!
-//! For each accepted TCP connection the wrapper reads the first frame (within 30 s, or
-//! closes it) and passes its payload to [`Hbbr::handle_first_frame`]:
-//!
-//! - [`RelayDecision::Park`]: keep the connection and buffer whatever it sends next (an
-//!   agent starts its handshake before the client arrives);
-//! - [`RelayDecision::Pair`]: from now on copy bytes both ways between the two connections
-//!   unchanged (raw mode), starting with the parked one's buffered bytes; end the pair after
-//!   30 s without traffic or when either side closes;
-//! - [`RelayDecision::Refuse`]: close without a word (hbbr never answers).
-//!
-//! Call [`Hbbr::closed`] when a parked connection ends, and [`Hbbr::handle_timeout`] when
-//! [`Hbbr::poll_timeout`] has passed; close what [`Hbbr::poll_expired`] returns.
+//! A sans-IO model of hbbr's pairing (spec §3.7); the call order is on [`Hbbr`].
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -76,7 +61,22 @@ pub enum RelayRefusal {
     Full,
 }
 
-/// The relay model; see the [module docs](self) for the call order.
+/// The relay model.
+///
+/// # Call order
+///
+/// For each accepted TCP connection the wrapper reads the first frame (within 30 s, or
+/// closes it) and passes its payload to [`Hbbr::handle_first_frame`]:
+///
+/// - [`RelayDecision::Park`]: keep the connection and buffer whatever it sends next (an
+///   agent starts its handshake before the client arrives);
+/// - [`RelayDecision::Pair`]: from now on copy bytes both ways between the two connections
+///   unchanged (raw mode), starting with the parked one's buffered bytes; end the pair after
+///   30 s without traffic or when either side closes;
+/// - [`RelayDecision::Refuse`]: close without a word (hbbr never answers).
+///
+/// Call [`Hbbr::closed`] when a parked connection ends, and [`Hbbr::handle_timeout`] when
+/// [`Hbbr::poll_timeout`] has passed; close what [`Hbbr::poll_expired`] returns.
 #[derive(Debug)]
 pub struct Hbbr {
     config: HbbrConfig,
