@@ -30,7 +30,10 @@ fuzz_target!(|data: &[u8]| {
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    assert!(decoder.next_frame().is_err(), "a failed decoder stays failed");
+                    assert!(
+                        decoder.next_frame().is_err(),
+                        "a failed decoder stays failed"
+                    );
                     return;
                 }
             }

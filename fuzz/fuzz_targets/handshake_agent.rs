@@ -4,7 +4,7 @@
 
 use deskcast_protocol::crypto::IdentityKey;
 use deskcast_protocol::handshake::agent;
-use deskcast_protocol::message::{PublicKey, message};
+use deskcast_protocol::message::{self, PublicKey};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 use rand::SeedableRng;

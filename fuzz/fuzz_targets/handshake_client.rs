@@ -5,7 +5,7 @@
 
 use deskcast_protocol::crypto::IdentityKey;
 use deskcast_protocol::handshake::client::{self, ClientStart, PeerIdentity};
-use deskcast_protocol::message::{SignedId, message};
+use deskcast_protocol::message::{self, SignedId};
 use libfuzzer_sys::fuzz_target;
 use prost::Message as _;
 use rand::SeedableRng;
@@ -32,7 +32,9 @@ fuzz_target!(|data: &[u8]| {
         _ => data.to_vec(),
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
-    let established = state.handle(&payload, &mut rng, &mut out).expect("never fails on input");
+    let established = state
+        .handle(&payload, &mut rng, &mut out)
+        .expect("never fails on input");
     assert!(!out.is_empty(), "the client always answers");
     let _ = established.is_encrypted();
 });

@@ -57,7 +57,13 @@ fn dispatch_peer(now: Instant, decoded: message::Message) {
             let mut lockout = Lockout::new(LockoutPolicy::default());
             for i in 0..8 {
                 let at = now + Duration::from_secs(i);
-                let _ = login::check_login(&request, &check, &mut lockout, at, "192.0.2.1".parse().expect("ip"));
+                let _ = login::check_login(
+                    &request,
+                    &check,
+                    &mut lockout,
+                    at,
+                    "192.0.2.1".parse().expect("ip"),
+                );
             }
         }
         Some(M::LoginResponse(response)) => {
@@ -84,7 +90,10 @@ fn dispatch_rendezvous(decoded: &message::RendezvousMessage) {
     };
     if let Ok(decoded_addr) = addr::decode(bytes) {
         let reencoded = addr::encode_with_stamp(decoded_addr, 0x1234_5678);
-        assert_eq!(addr::decode(&reencoded).expect("decodes"), canonical(decoded_addr));
+        assert_eq!(
+            addr::decode(&reencoded).expect("decodes"),
+            canonical(decoded_addr)
+        );
     }
 }
 

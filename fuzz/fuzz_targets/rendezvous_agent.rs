@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         while mediator.poll_transmit().is_some() {
             transmits += 1;
         }
-        assert!(transmits <= 8, "one input never triggers a burst of datagrams");
+        assert!(
+            transmits <= 8,
+            "one input never triggers a burst of datagrams"
+        );
         while mediator.poll_event().is_some() {}
         rest = tail;
     }

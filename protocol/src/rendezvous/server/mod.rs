@@ -31,10 +31,10 @@ use crate::addr;
 use crate::crypto::IdentityKey;
 use crate::error::Error;
 use crate::message::{
-    ConfigUpdate, FetchLocalAddr, LocalAddr, NatType, PunchHole, PunchHoleRequest,
+    ConfigUpdate, FetchLocalAddr, LocalAddr, NatType, OnlineResponse, PunchHole, PunchHoleRequest,
     PunchHoleResponse, PunchHoleSent, RegisterPeer, RegisterPeerResponse, RegisterPk,
-    RegisterPkResponse, RelayResponse, RequestRelay, punch_hole_response, register_pk_response,
-    relay_response, rendezvous_message::Union,
+    RegisterPkResponse, RelayResponse, RequestRelay, TestNatResponse, punch_hole_response,
+    register_pk_response, relay_response, rendezvous_message::Union,
 };
 
 /// How long a client's TCP connection waits for the peer's answer.
@@ -278,6 +278,21 @@ impl Hbbs {
             Some(Union::RegisterPk(_)) => {
                 let result = register_pk_response::Result::NotSupport;
                 self.tcp(conn, Union::RegisterPkResponse(response(result)));
+            }
+            Some(Union::TestNatRequest(_)) => {
+                // The port hbbs saw, for the client's NAT test (spec §2.5).
+                let answer = TestNatResponse {
+                    port: i32::from(from.port()),
+                    cu: Some(ConfigUpdate {
+                        serial: self.config.serial,
+                        rendezvous_servers: Vec::new(),
+                    }),
+                };
+                self.tcp(conn, Union::TestNatResponse(answer));
+            }
+            Some(Union::OnlineRequest(request)) => {
+                let states = self.online_states(now, &request.peers);
+                self.tcp(conn, Union::OnlineResponse(OnlineResponse { states }));
             }
             // RegisterPeer over TCP and everything else are ignored.
             _ => {}
@@ -526,6 +541,17 @@ impl Hbbs {
             ..PunchHoleResponse::default()
         };
         self.tcp(client, Union::PunchHoleResponse(answer));
+    }
+
+    /// One bit per peer, most significant bit first, 1 = online (spec §2.2).
+    fn online_states(&self, now: Instant, peers: &[String]) -> Vec<u8> {
+        let mut states = vec![0u8; peers.len().div_ceil(8)];
+        for (i, id) in peers.iter().enumerate() {
+            if self.is_online(id, now) {
+                states[i / 8] |= 0x80 >> (i % 8);
+            }
+        }
+        states
     }
 
     /// hbbs's signature over `IdPk { id, registered pk }`: empty without a key, without a

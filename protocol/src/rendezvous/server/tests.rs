@@ -595,3 +595,41 @@ fn hbbr_expires_and_forgets_parked_connections() {
         "an expired uuid starts over"
     );
 }
+
+#[test]
+fn nat_tests_and_online_queries_are_answered() {
+    let t0 = start();
+    let mut server = with_agent(t0);
+    let nat = datagram(Union::TestNatRequest(crate::message::TestNatRequest {
+        serial: 0,
+    }));
+    server
+        .handle_tcp(t0, ConnId(1), addr(CLIENT), &nat)
+        .expect("valid");
+    let out = outputs(&mut server);
+    assert!(matches!(
+        tcp(&out).as_slice(),
+        [(ConnId(1), Union::TestNatResponse(r))] if r.port == 50000
+    ));
+    let peers: Vec<String> = (0..9)
+        .map(|i| {
+            if i == 1 || i == 8 {
+                ID.to_owned()
+            } else {
+                format!("other{i}")
+            }
+        })
+        .collect();
+    let online = datagram(Union::OnlineRequest(crate::message::OnlineRequest {
+        id: "me".into(),
+        peers,
+    }));
+    server
+        .handle_tcp(t0, ConnId(2), addr(CLIENT), &online)
+        .expect("valid");
+    let out = outputs(&mut server);
+    assert!(matches!(
+        tcp(&out).as_slice(),
+        [(ConnId(2), Union::OnlineResponse(r))] if r.states == [0b0100_0000, 0b1000_0000]
+    ));
+}
