@@ -6,6 +6,7 @@
 mod bench;
 mod ci;
 mod codegen;
+mod fuzz;
 mod tidy;
 
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ commands:
   tidy    the project's own rules (module docs, no #[ignore], sans-IO protocol, unsafe placement)
   codegen regenerate codec/src/nvenc/sys.rs from nvEncodeAPI.h (needs bindgen-cli, libclang)
   bench   deskcast vs ffmpeg/GStreamer on the same scenes: report under target/bench-report
+  fuzz    [--seconds N] [TARGET...]  run the cargo-fuzz targets in fuzz/ (default 30 s each)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         Some("tidy") => tidy::run(&root),
         Some("codegen") => codegen::run(&root, &args[1..]),
         Some("bench") => bench::run(&root, &args[1..]),
+        Some("fuzz") => fuzz::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
