@@ -1,1 +1,3 @@
 //! deskcast's one integration test binary: end-to-end tests over a real Xvfb and loopback sockets.
+
+mod audio;
