@@ -145,6 +145,17 @@ impl PulseServer {
         command
     }
 
+    /// How many playback streams the server has now (by `pactl`).
+    pub fn sink_inputs(&self) -> usize {
+        let out = self
+            .command(crate::require_tool("pactl", "pulseaudio-utils"))
+            .args(["list", "short", "sink-inputs"])
+            .output()
+            .expect("run pactl");
+        assert!(out.status.success(), "pactl failed:\n{}", self.log());
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    }
+
     /// What the server logged so far.
     pub fn log(&self) -> String {
         let mut text = String::new();
@@ -191,9 +202,11 @@ pub struct Player {
 }
 
 impl Player {
-    /// Starts `pacat` on `server`'s default sink with a playback buffer of `latency`.
+    /// Starts `pacat` on `server`'s default sink with a playback buffer of `latency`, and waits
+    /// until its stream exists, so what is written from then on is not held up by its start.
     pub fn start(server: &PulseServer, latency: Duration) -> Self {
         let pacat = crate::require_tool("pacat", "pulseaudio-utils");
+        let streams_before = server.sink_inputs();
         let mut child = server
             .command(pacat)
             .args(["--playback", "--raw", "--format=float32le", "--rate=48000"])
@@ -205,6 +218,17 @@ impl Player {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn pacat");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while server.sink_inputs() <= streams_before {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("pacat exited ({status}) before playing:\n{}", server.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pacat's stream did not appear within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let mut stdin: ChildStdin = child.stdin.take().expect("pacat's stdin");
         let (feeder, chunks) = mpsc::sync_channel::<Vec<u8>>(4);
         let thread = std::thread::spawn(move || {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use libpulse_binding::context::{self, Context};
-use libpulse_binding::def::BufferAttr;
+use libpulse_binding::def::{BufferAttr, SinkState};
 use libpulse_binding::error::PAErr;
 use libpulse_binding::mainloop::standard::Mainloop;
 use libpulse_binding::operation::{self, Operation};
@@ -132,8 +132,9 @@ impl Connection {
         }
     }
 
-    /// Asks the server for its identity, default sink and that sink's monitor source.
-    fn default_monitor(&mut self, deadline: Instant) -> Result<ProbeReport, AudioError> {
+    /// Asks the server for its identity, default sink and that sink's monitor source, and whether
+    /// the sink is idle (nothing playing, nothing recording its monitor, not suspended).
+    fn default_monitor(&mut self, deadline: Instant) -> Result<(ProbeReport, bool), AudioError> {
         let introspect = self.context.introspect();
         let server_slot = Rc::new(RefCell::new(None));
         let operation = introspect.get_server_info({
@@ -164,6 +165,7 @@ impl Connection {
                         *slot = Some(Some((
                             info.monitor_source_name.as_deref().map(str::to_owned),
                             info.sample_spec.print(),
+                            info.state == SinkState::Idle,
                         )));
                     }
                     libpulse_binding::callbacks::ListResult::End => {
@@ -174,20 +176,55 @@ impl Connection {
             }
         });
         let found = self.finish(&operation, &sink_slot, "sink info", deadline)?;
-        let (monitor, sink_format) = found.ok_or_else(|| AudioError::NoSource {
+        let (monitor, sink_format, idle) = found.ok_or_else(|| AudioError::NoSource {
             detail: format!("the default sink {sink} is not listed"),
         })?;
         let monitor_source = monitor.ok_or_else(|| AudioError::NoSource {
             detail: format!("the default sink {sink} has no monitor source"),
         })?;
-        Ok(ProbeReport {
+        let report = ProbeReport {
             server: self.context.get_server().unwrap_or_default(),
             server_name,
             server_version,
             default_sink: sink,
             sink_format,
             monitor_source,
-        })
+        };
+        Ok((report, idle))
+    }
+
+    /// Suspends and resumes the idle `sink`, so it starts a fresh render cycle at the latency our
+    /// record stream asked for.
+    ///
+    /// An idle timer-driven sink (a null sink with nothing playing) renders its largest block,
+    /// up to 2 s, at once and sleeps until it is due; a stream that joins its monitor meanwhile
+    /// gets nothing until then, and a player that starts in that window waits as long. Resuming
+    /// restarts the sink's clock at once. A sink that is playing is never touched. Failure is not
+    /// fatal: capture merely starts later.
+    fn restart_idle_sink(&mut self, sink: &str, deadline: Instant) {
+        let mut introspect = self.context.introspect();
+        for suspend in [true, false] {
+            let slot = Rc::new(RefCell::new(None));
+            let operation = introspect.suspend_sink_by_name(
+                sink,
+                suspend,
+                Some(Box::new({
+                    let slot = Rc::clone(&slot);
+                    move |ok| *slot.borrow_mut() = Some(ok)
+                })),
+            );
+            match self.finish(&operation, &slot, "suspend sink", deadline) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::debug!(sink, suspend, "the server would not suspend or resume");
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(sink, suspend, %error, "suspending or resuming failed");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -197,7 +234,7 @@ pub(super) fn probe(server: &ServerAddress, timeout: Duration) -> Result<ProbeRe
     let mut connection = Connection::open(server, deadline)?;
     let report = connection.default_monitor(deadline);
     connection.context.disconnect();
-    report
+    report.map(|(report, _)| report)
 }
 
 /// The capture thread's body: sets up, reports through `ready`, then records until `stop` is set
@@ -252,9 +289,12 @@ fn open_stream(
     config: &AudioConfig,
     deadline: Instant,
 ) -> Result<(Stream, Started), AudioError> {
-    let source = match &config.source {
-        Some(source) => source.clone(),
-        None => connection.default_monitor(deadline)?.monitor_source,
+    let (source, idle_sink) = match &config.source {
+        Some(source) => (source.clone(), None),
+        None => {
+            let (report, idle) = connection.default_monitor(deadline)?;
+            (report.monitor_source, idle.then_some(report.default_sink))
+        }
     };
     let spec = Spec {
         format: Format::F32le,
@@ -302,6 +342,9 @@ fn open_stream(
             });
         }
         connection.iterate(deadline)?;
+    }
+    if let Some(sink) = idle_sink {
+        connection.restart_idle_sink(&sink, deadline);
     }
     let granted = stream
         .get_buffer_attr()

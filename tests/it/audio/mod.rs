@@ -211,6 +211,28 @@ fn silence_is_flagged_and_long_silence_can_be_paused() {
 }
 
 #[test]
+fn capture_on_an_idle_null_sink_starts_with_the_present() {
+    // An idle null sink renders up to 2 s ahead and sleeps; capture restarts its clock, so the
+    // silence before a tone is delivered too, instead of the tone arriving first and late.
+    let server = PulseServer::start();
+    let capture = AudioCapture::start(config(&server)).expect("start capture");
+    let frames = capture.frames();
+    let mut player = Player::start(&server, Duration::from_millis(10));
+    player.write(&sine_stereo(
+        1000.0,
+        0.5,
+        SAMPLE_RATE,
+        SAMPLE_RATE as usize / 2,
+    ));
+    let first = next(&frames);
+    assert!(first.is_silent(), "the first frame already holds the tone");
+    let loud = std::iter::repeat_with(|| next(&frames))
+        .find(|f| !f.is_silent())
+        .expect("the tone");
+    assert!(loud.sequence() > first.sequence());
+}
+
+#[test]
 fn the_server_going_away_ends_capture_with_disconnected() {
     let mut server = PulseServer::start();
     let capture = AudioCapture::start(config(&server)).expect("start capture");
