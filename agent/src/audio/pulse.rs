@@ -25,9 +25,10 @@ use super::{AudioConfig, AudioError, ProbeReport, ServerAddress};
 
 /// The longest the capture thread sleeps before looking at its stop flag again.
 const WAKE_INTERVAL: Duration = Duration::from_millis(50);
-/// How much audio the server may hold for us when the thread is late, in fragments. Beyond this
-/// the server discards; the queue bounds the delay on our side.
-const SERVER_BUFFER_FRAGMENTS: u32 = 8;
+/// How much audio the server may hold for us when the thread is late. It is generous so that a
+/// late thread still reads the newest audio (the server discards what no longer fits, which is
+/// the newest); the frame queue then keeps only its last few frames, so this adds no delay.
+const SERVER_BUFFER: Duration = Duration::from_millis(500);
 
 /// What a started capture reports back to [`AudioCapture::start`](super::AudioCapture::start).
 #[derive(Debug)]
@@ -306,7 +307,9 @@ fn open_stream(
     let fragment = frame::bytes_of_duration(config.fragment).max(frame::BYTES_PER_SAMPLE_PAIR);
     let fragment = u32::try_from(fragment).unwrap_or(u32::MAX);
     let attr = BufferAttr {
-        maxlength: fragment.saturating_mul(SERVER_BUFFER_FRAGMENTS),
+        maxlength: u32::try_from(frame::bytes_of_duration(SERVER_BUFFER))
+            .unwrap_or(u32::MAX)
+            .max(fragment),
         tlength: u32::MAX,
         prebuf: u32::MAX,
         minreq: u32::MAX,
