@@ -258,6 +258,31 @@ fn the_server_going_away_ends_capture_with_disconnected() {
 }
 
 #[test]
+fn the_sink_going_away_ends_capture_rather_than_moving_it() {
+    let server = PulseServer::start();
+    let capture = AudioCapture::start(config(&server)).expect("start capture");
+    let frames = capture.frames();
+    next(&frames);
+    let unloaded = server
+        .command("pactl")
+        .args(["unload-module", "module-null-sink"])
+        .status()
+        .expect("run pactl");
+    assert!(unloaded.success());
+    let ending = loop {
+        match frames.recv_timeout(PATIENCE) {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("capture went on without its sink"),
+            Err(ending) => break ending,
+        }
+    };
+    assert!(
+        matches!(ending, RecvError::Failed(AudioError::Disconnected { .. })),
+        "{ending:?}"
+    );
+}
+
+#[test]
 fn stopping_ends_the_stream_and_capture_can_start_again() {
     let server = PulseServer::start();
     for _ in 0..2 {
