@@ -5,6 +5,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod audio;
 pub mod cli;
 pub mod pipeline;
 #[allow(unsafe_code)] // Shared memory, memfd and raw pointers into X11 segments live here only.

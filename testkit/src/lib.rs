@@ -1,11 +1,15 @@
-//! Helpers for tests that need real things: an Xvfb server per test, checks that a tool exists.
+//! Helpers for tests that need real things: an Xvfb server per test, a private PulseAudio server
+//! per test with `pacat` players and tone analysis, checks that a tool exists.
 //!
 //! Tests never skip silently: a missing tool panics with the package that provides it.
 
 #![forbid(unsafe_code)]
 
+mod pulse;
+pub mod tone;
 mod xvfb;
 
+pub use pulse::{NULL_SINK, Player, PulseOptions, PulseServer};
 pub use xvfb::{Xvfb, XvfbOptions};
 
 use std::path::PathBuf;

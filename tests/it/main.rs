@@ -1,4 +1,5 @@
 //! deskcast's one integration test binary: end-to-end tests over a real Xvfb and loopback sockets.
 
+mod audio;
 mod pipeline;
 mod x11;

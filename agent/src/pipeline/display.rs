@@ -1,7 +1,7 @@
 //! One display's capture thread: damage → capture → encode → offer, shared by every viewer.
 //!
 //! Viewers subscribe with the (backend, codec, quality) they negotiated; subscribers that agree
-//! share one encoder (a [`Group`]), so a second viewer costs no second encode. Each group keeps
+//! share one encoder (a `Group`), so a second viewer costs no second encode. Each group keeps
 //! its own pace (the slowest member's frame rate) and bitrate (the lowest member's), and is
 //! encoded only when every member's [`Slot`] is empty: the encoder's reference chain must reach
 //! every member, so a frame is never dropped for one member only. Instead, damage accumulates and

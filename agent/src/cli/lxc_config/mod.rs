@@ -4,7 +4,7 @@
 //! `--apply CTID` it adds the missing ones to `/etc/pve/lxc/CTID.conf` after a backup.
 //!
 //! The work is split so each part is testable on a fake tree: [`devices`] reads nodes, sysfs and
-//! procfs under [`Roots`]; [`plan`] turns them and a [`Selection`] into lines; `apply` edits the
+//! procfs under [`Roots`]; `plan` turns them and a [`Selection`] into lines; `apply` edits the
 //! configuration text. [`execute`] ties them together with the caller's identity and clock passed
 //! in as a [`Context`].
 
