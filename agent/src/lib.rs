@@ -7,8 +7,11 @@
 
 pub mod audio;
 pub mod cli;
+pub mod error;
+pub mod net;
 pub mod pipeline;
 #[allow(unsafe_code)] // Shared memory, memfd and raw pointers into X11 segments live here only.
 pub mod platform;
+pub mod runtime;
 pub mod service;
 pub mod session;

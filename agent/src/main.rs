@@ -18,6 +18,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the agent: register with the rendezvous server and stream this desktop.
+    Run(cli::run::Args),
     /// Print or change the ID clients dial.
     Id(cli::settings::IdArgs),
     /// Set the password clients log in with.
@@ -30,19 +32,43 @@ enum Command {
     Service(cli::service::Args),
 }
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The agent logs what it does; the one-shot commands only warn.
+    let default_filter = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     // Logs go to standard error so that standard output carries only the command's result.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .init();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // One clear message, no backtrace: every error says what to fix.
+            #[allow(clippy::print_stderr)] // The command's own failure report.
+            {
+                eprintln!("deskcast: {e:#}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = deskcast::service::config::Env::from_process();
     let mut stdout = std::io::stdout().lock();
     let code = match cli.command {
+        Command::Run(args) => {
+            cli::run::run(args, &cli.config, &env, &mut stdout)?;
+            ExitCode::SUCCESS
+        }
         Command::Id(args) => {
             cli::settings::run_id(args, &cli.config, &env, &mut stdout)?;
             ExitCode::SUCCESS

@@ -136,6 +136,11 @@ impl Qos {
         kbps.round().max(100.0) as u32
     }
 
+    /// The viewer's quality choice.
+    pub fn quality(&self) -> QualityRatio {
+        self.quality
+    }
+
     /// The last RTT fed in, for `TestDelay.last_delay`.
     pub fn last_rtt(&self) -> u32 {
         self.recent_rtt.back().copied().unwrap_or(0)
