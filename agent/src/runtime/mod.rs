@@ -257,7 +257,9 @@ impl Agent {
                 &m.name,
             ));
         }
-        Ok(builder.build()?)
+        let mut info = builder.build()?;
+        info.resolutions = Some(self.resolutions(current));
+        Ok(info)
     }
 
     /// What this machine can encode (probed once at start).

@@ -341,6 +341,7 @@ allow_insecure = false
 [direct]
 # Direct-IP listener for LAN clients: "auto" (on when no rendezvous server is set), "on", "off".
 enabled = "auto"
+# TCP port (0 picks any free port).
 port = 21118
 
 [display]
@@ -514,7 +515,7 @@ fn parse(
         }
     };
     let port = r
-        .int("direct.port", "DESKCAST_DIRECT_PORT", 1, 65_535)?
+        .int("direct.port", "DESKCAST_DIRECT_PORT", 0, 65_535)?
         .map_or(DEFAULT_DIRECT_PORT, |p| p as u16);
     let display = r
         .string("display.name", "DESKCAST_DISPLAY")?

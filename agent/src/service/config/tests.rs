@@ -93,7 +93,7 @@ fn bad_values_name_the_field_and_the_fix() {
             "server.rendezvous",
             "host:port",
         ),
-        ("[direct]\nport = 0\n", "direct.port", "1 to 65535"),
+        ("[direct]\nport = 70000\n", "direct.port", "0 to 65535"),
         (
             "[video]\nmax_fps = \"fast\"\n",
             "video.max_fps",
