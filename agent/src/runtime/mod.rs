@@ -5,6 +5,7 @@
 //! There is no global state: one [`Agent`] value, built from the configuration, is shared by
 //! `Arc` with every task and thread.
 
+pub mod audio;
 pub mod clipboard;
 pub mod cursor;
 mod serve;
@@ -58,6 +59,7 @@ pub struct Agent {
     caps: Capabilities,
     cursor: Option<cursor::CursorHub>,
     clipboard: Option<clipboard::ClipboardHub>,
+    audio: Option<Arc<audio::AudioHub>>,
     next_viewer: AtomicU64,
     registrar: Mutex<Option<mpsc::UnboundedSender<RegistrarCommand>>>,
     hostname: String,
@@ -122,6 +124,13 @@ impl Agent {
                 clipboard::spawn(x.clone())
             } else {
                 None
+            },
+            audio: match (&config.audio_server, config.permissions.audio) {
+                (_, false) => None,
+                (Some(server), true) => Some(audio::AudioHub::with_server(
+                    crate::audio::ServerAddress::new(server.clone()),
+                )),
+                (None, true) => audio::AudioHub::discover(),
             },
             next_viewer: AtomicU64::new(1),
             registrar: Mutex::new(None),
@@ -277,9 +286,14 @@ impl Agent {
         self.clipboard.as_ref()
     }
 
-    /// Whether desktop audio can be offered (not yet wired to sessions).
+    /// Whether desktop audio can be offered.
     pub fn audio_available(&self) -> bool {
-        false
+        self.audio.is_some()
+    }
+
+    /// The shared audio capture, when there is a sound server.
+    pub fn audio(&self) -> Option<&Arc<audio::AudioHub>> {
+        self.audio.as_ref()
     }
 
     /// Asks the registration task to send `RegisterPk` again.

@@ -55,6 +55,9 @@ pub struct Config {
     pub video: VideoConfig,
     /// What viewers may do.
     pub permissions: Permissions,
+    /// The sound server to capture from (a PulseAudio address such as `unix:/run/user/1000/pulse/native`);
+    /// `None` finds it as PulseAudio clients do.
+    pub audio_server: Option<String>,
 }
 
 impl fmt::Debug for Config {
@@ -69,6 +72,7 @@ impl fmt::Debug for Config {
             .field("display", &self.display)
             .field("video", &self.video)
             .field("permissions", &self.permissions)
+            .field("audio_server", &self.audio_server)
             .finish_non_exhaustive()
     }
 }
@@ -361,6 +365,11 @@ input = true
 clipboard = true
 audio = true
 
+[audio]
+# The sound server to capture desktop audio from; empty finds it as PulseAudio clients do
+# ($PULSE_SERVER, then $XDG_RUNTIME_DIR/pulse/native).
+server = ""
+
 # Written by deskcast. Keep this file private (mode 0600): it holds the agent's secret key.
 [secrets]
 "#;
@@ -543,6 +552,9 @@ fn parse(
             .bool("permissions.audio", "DESKCAST_ALLOW_AUDIO")?
             .unwrap_or(true),
     };
+    let audio_server = r
+        .string("audio.server", "DESKCAST_AUDIO_SERVER")?
+        .filter(|s| !s.is_empty());
     // A password from the environment (containers) replaces the stored one for this run.
     let password_hash = match env.get("DESKCAST_PASSWORD") {
         Some(pw) if !pw.is_empty() => Some(password_hash(pw, &salt)),
@@ -569,6 +581,7 @@ fn parse(
             nvenc_max_sessions,
         },
         permissions,
+        audio_server,
     })
 }
 
@@ -700,6 +713,7 @@ fn unknown_keys(doc: &DocumentMut) -> Vec<String> {
         ("display", &["name"]),
         ("video", &["max_fps", "nvenc", "nvenc_max_sessions"]),
         ("permissions", &["input", "clipboard", "audio"]),
+        ("audio", &["server"]),
         ("secrets", &["secret_key", "uuid", "salt", "password_hash"]),
     ];
     let mut unknown = Vec::new();

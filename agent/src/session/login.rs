@@ -51,6 +51,8 @@ pub(crate) struct Active {
     pub last_input: Option<Instant>,
     /// This session's viewer id.
     pub viewer: crate::pipeline::display::ViewerId,
+    /// Desktop audio, while the viewer listens.
+    pub audio: Option<crate::runtime::audio::AudioSubscription>,
 }
 
 impl Active {
@@ -66,6 +68,7 @@ impl Active {
         }
         // Dropping the handle ends the input thread, which releases everything it pressed.
         self.input = None;
+        self.audio = None;
     }
 }
 
@@ -173,6 +176,7 @@ impl Session {
             cursors_sent: Vec::new(),
             last_input: None,
             viewer: self.viewer,
+            audio: None,
         };
         apply_toggles(&mut active, &options, &agent);
         active.route = agent.route_for(
@@ -195,6 +199,7 @@ impl Session {
         );
         self.active = Some(active);
         self.subscribe_display().await?;
+        self.update_audio().await?;
         self.send_cursor().await
     }
 }

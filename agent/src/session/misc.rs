@@ -131,10 +131,54 @@ impl Session {
         }
         let requality = quality_of(&options).is_some() || options.supported_decoding.is_some();
         self.update_rate();
+        self.update_audio().await?;
         if requality {
             self.reroute().await?;
         }
         Ok(())
+    }
+
+    /// Starts or stops this viewer's audio to match its options and permissions; a starting
+    /// stream is announced with `AudioFormat` first (spec §8.3).
+    pub(super) async fn update_audio(&mut self) -> Result<(), Error> {
+        let Some(active) = self.active.as_mut() else {
+            return Ok(());
+        };
+        let wanted = !active.disable_audio && self.agent.audio().is_some();
+        match (wanted, active.audio.is_some()) {
+            (false, true) => active.audio = None,
+            (true, false) => {
+                let Some(hub) = self.agent.audio() else {
+                    return Ok(());
+                };
+                match hub.subscribe() {
+                    Ok(subscription) => {
+                        active.audio = Some(subscription);
+                        let (sample_rate, channels) = crate::runtime::audio::FORMAT;
+                        let format = message::AudioFormat {
+                            sample_rate,
+                            channels,
+                        };
+                        self.out
+                            .send(Message::from(misc::Union::AudioFormat(format)))
+                            .await?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(viewer = self.viewer, error = %e, "no desktop audio for this viewer");
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// One Opus packet to the viewer; dropped when its queue is full (audio never waits).
+    pub(super) fn send_audio(&self, packet: &crate::runtime::audio::AudioPacket) {
+        let frame = message::AudioFrame {
+            data: packet.data.to_vec(),
+        };
+        let _ = self.out.try_send(Message::from(Union::AudioFrame(frame)));
     }
 
     /// Sends what changed in the cursor: a shape (or its id when already sent), a position.

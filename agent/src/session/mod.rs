@@ -185,9 +185,13 @@ impl Session {
         let mut clipboard = self.agent.clipboard().map(|c| c.subscribe());
         loop {
             let active = self.active.as_mut();
-            let (display_events, cursor) = match active {
-                Some(a) => (Some(&mut a.display_events), a.cursor.as_mut()),
-                None => (None, None),
+            let (display_events, cursor, audio) = match active {
+                Some(a) => (
+                    Some(&mut a.display_events),
+                    a.cursor.as_mut(),
+                    a.audio.as_mut(),
+                ),
+                None => (None, None, None),
             };
             tokio::select! {
                 message = reader.next_message() => {
@@ -208,6 +212,18 @@ impl Session {
                         Ok(update) => self.on_clipboard(update).await?,
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => clipboard = None,
+                    }
+                }
+                packet = async { match audio { Some(a) => a.packets.recv().await, None => std::future::pending().await } } => {
+                    match packet {
+                        Ok(packet) => self.send_audio(&packet),
+                        // Old audio was dropped for this viewer: that is the point.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            if let Some(a) = self.active.as_mut() {
+                                a.audio = None;
+                            }
+                        }
                     }
                 }
                 _ = shutdown.changed() => {
