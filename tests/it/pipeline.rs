@@ -44,6 +44,7 @@ fn config(server: &deskcast_testkit::Xvfb) -> DisplayConfig {
         area: CaptureArea::Screen,
         paths: Paths::default(),
         threads: 1,
+        nvenc: Default::default(),
     }
 }
 

@@ -36,6 +36,57 @@ const MAX_GROUP_DAMAGE: usize = 16;
 /// Identifies one viewer (one session) across the agent.
 pub type ViewerId = u64;
 
+/// How many NVENC sessions this agent may hold (GeForce cards allow 8 per system, across every
+/// container); shared by all displays.
+#[derive(Debug, Clone, Default)]
+pub struct NvencBudget {
+    used: Arc<std::sync::atomic::AtomicU32>,
+    /// The cap; 0 means none of our own.
+    pub cap: u32,
+}
+
+impl NvencBudget {
+    /// A budget of `cap` sessions (0: no cap of our own).
+    pub fn new(cap: u32) -> Self {
+        Self {
+            used: Arc::default(),
+            cap,
+        }
+    }
+
+    /// Sessions held now.
+    pub fn used(&self) -> u32 {
+        self.used.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether another session may be opened.
+    pub fn available(&self) -> bool {
+        self.cap == 0 || self.used() < self.cap
+    }
+
+    /// Takes one session, if the cap allows; it is returned when the lease drops.
+    fn lease(&self) -> Option<NvencLease> {
+        use std::sync::atomic::Ordering;
+        let cap = self.cap;
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (cap == 0 || n < cap).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| NvencLease(Arc::clone(&self.used)))
+    }
+}
+
+/// One NVENC session counted against the [`NvencBudget`].
+#[derive(Debug)]
+struct NvencLease(Arc<std::sync::atomic::AtomicU32>);
+
+impl Drop for NvencLease {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// What a display captures and how.
 #[derive(Debug, Clone)]
 pub struct DisplayConfig {
@@ -47,6 +98,8 @@ pub struct DisplayConfig {
     pub paths: Paths,
     /// Encoder threads (0: the backend decides).
     pub threads: u32,
+    /// The agent's NVENC sessions.
+    pub nvenc: NvencBudget,
 }
 
 /// Where a viewer's frames come from: the encoder it shares with viewers that agree.
@@ -193,6 +246,8 @@ struct Group {
     route: Route,
     members: Vec<Member>,
     encoder: Option<Box<dyn Encoder>>,
+    /// Held while `encoder` is an NVENC session.
+    lease: Option<NvencLease>,
     size: (u32, u32),
     next_at: Instant,
     keyframe: bool,
@@ -389,7 +444,9 @@ impl Worker {
             }
             if group.encoder.is_none() || group.size != size {
                 group.size = size;
-                group.encoder = open_encoder(group, threads);
+                group.encoder = None;
+                group.lease = None;
+                group.encoder = open_encoder(group, threads, &self.config.nvenc);
             }
             group.damage.extend_from_slice(frame.damage());
             merge_rects(&mut group.damage, MAX_GROUP_DAMAGE);
@@ -489,6 +546,7 @@ impl Worker {
                         route,
                         members: vec![member],
                         encoder: None,
+                        lease: None,
                         size: (0, 0),
                         next_at: Instant::now(),
                         keyframe: true,
@@ -535,7 +593,23 @@ impl Worker {
     }
 }
 
-fn open_encoder(group: &mut Group, threads: u32) -> Option<Box<dyn Encoder>> {
+fn open_encoder(group: &mut Group, threads: u32, nvenc: &NvencBudget) -> Option<Box<dyn Encoder>> {
+    if group.route.backend == Backend::Nvenc {
+        match nvenc.lease() {
+            Some(lease) => group.lease = Some(lease),
+            None => {
+                let error = codec::Error::Unavailable {
+                    backend: Backend::Nvenc,
+                    reason: codec::Unavailable::SessionLimit(format!(
+                        "this agent's cap of {} NVENC sessions is reached",
+                        nvenc.cap
+                    )),
+                };
+                fall_back(group, threads, &error);
+                return group.encoder.take();
+            }
+        }
+    }
     let (width, height) = group.size;
     let config = EncoderConfig {
         codec: group.route.codec,
@@ -549,6 +623,7 @@ fn open_encoder(group: &mut Group, threads: u32) -> Option<Box<dyn Encoder>> {
     match codec::open(group.route.backend, &config) {
         Ok(enc) => Some(enc),
         Err(e) => {
+            // The GPU refused (e.g. GeForce's 8 sessions per system are in use): software.
             fall_back(group, threads, &e);
             group.encoder.take()
         }
@@ -586,6 +661,7 @@ fn fall_back(group: &mut Group, threads: u32, error: &codec::Error) {
         .inspect_err(|e| tracing::error!(error = %e, "software encoder failed too"))
         .ok();
     group.route = route;
+    group.lease = None;
     group.keyframe = false;
     for m in &group.members {
         let _ = m.sub.events.send(DisplayEvent::EncoderChanged {
@@ -623,4 +699,47 @@ pub fn monotonic_us() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
         t.tv_sec() as u64 * 1_000_000 + t.tv_nsec() as u64 / 1000
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nvenc_budget_caps_sessions_and_returns_them_on_drop() {
+        let budget = NvencBudget::new(2);
+        let a = budget.lease().expect("first");
+        let b = budget.lease().expect("second");
+        assert!(budget.lease().is_none(), "the cap holds");
+        assert!(!budget.available());
+        drop(a);
+        assert_eq!(budget.used(), 1);
+        let c = budget
+            .lease()
+            .expect("a returned session can be taken again");
+        drop((b, c));
+        assert_eq!(budget.used(), 0);
+
+        let unlimited = NvencBudget::new(0);
+        let leases: Vec<_> = (0..20).filter_map(|_| unlimited.lease()).collect();
+        assert_eq!(leases.len(), 20);
+        assert!(unlimited.available());
+    }
+
+    #[test]
+    fn leases_taken_concurrently_never_exceed_the_cap() {
+        let budget = NvencBudget::new(3);
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let b = budget.clone();
+                std::thread::spawn(move || b.lease())
+            })
+            .collect();
+        let held: Vec<_> = threads
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(held.len(), 3);
+        assert_eq!(budget.used(), 3);
+    }
 }

@@ -24,7 +24,7 @@ use deskcast_protocol::message::{
 use tokio::sync::mpsc;
 
 use crate::error::Error;
-use crate::pipeline::display::{Display, DisplayConfig, Route};
+use crate::pipeline::display::{Display, DisplayConfig, NvencBudget, Route};
 use crate::platform::x11::{CaptureArea, ConnectOptions, Monitor, Paths, Screen};
 use crate::service::config::Config;
 use crate::session::codec_choice::{self, ClientDecoders};
@@ -57,6 +57,7 @@ pub struct Agent {
     monitors: Mutex<Vec<Monitor>>,
     screen: Mutex<Screen>,
     caps: Capabilities,
+    nvenc: NvencBudget,
     cursor: Option<cursor::CursorHub>,
     clipboard: Option<clipboard::ClipboardHub>,
     audio: Option<Arc<audio::AudioHub>>,
@@ -92,6 +93,7 @@ impl Agent {
                 CaptureArea::Screen
             }
         };
+        let nvenc = NvencBudget::new(config.video.nvenc_max_sessions);
         let mut displays = Vec::new();
         for monitor in &monitors {
             let config = DisplayConfig {
@@ -99,6 +101,7 @@ impl Agent {
                 area: area(monitor),
                 paths: Paths::default(),
                 threads: 0,
+                nvenc: nvenc.clone(),
             };
             let (display, _thread) =
                 Display::spawn(config).map_err(|e| Error::io("starting a capture thread", e))?;
@@ -119,6 +122,7 @@ impl Agent {
             monitors: Mutex::new(monitors),
             screen: Mutex::new(screen),
             caps,
+            nvenc,
             cursor: cursor::spawn(x.clone()),
             clipboard: if config.permissions.clipboard {
                 clipboard::spawn(x.clone())
@@ -225,7 +229,8 @@ impl Agent {
 
     /// The encoder a viewer with these decoders and this quality gets.
     pub fn route_for(&self, decoders: &ClientDecoders, quality: QualityRatio) -> Route {
-        let (backend, codec) = codec_choice::choose(decoders, &self.caps, self.config.video.nvenc);
+        let nvenc = self.config.video.nvenc && self.nvenc.available();
+        let (backend, codec) = codec_choice::choose(decoders, &self.caps, nvenc);
         Route {
             backend,
             codec,
