@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the agent: register with the rendezvous server and stream this desktop.
     Run(cli::run::Args),
+    /// Check everything deskcast needs here; each problem comes with its fix.
+    Doctor(cli::doctor::Args),
     /// Print or change the ID clients dial.
     Id(cli::settings::IdArgs),
     /// Set the password clients log in with.
@@ -68,6 +70,13 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => {
             cli::run::run(args, &cli.config, &env, &mut stdout)?;
             ExitCode::SUCCESS
+        }
+        Command::Doctor(args) => {
+            if cli::doctor::run(&args, &cli.config, &env, &mut stdout) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Command::Id(args) => {
             cli::settings::run_id(args, &cli.config, &env, &mut stdout)?;

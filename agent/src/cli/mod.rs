@@ -1,5 +1,6 @@
 //! Command-line subcommands.
 
+pub mod doctor;
 pub mod lxc_config;
 pub mod run;
 pub mod service;

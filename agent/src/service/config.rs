@@ -269,6 +269,29 @@ pub fn load_or_create(path: &Path, env: &Env) -> Result<(Config, LoadReport), Co
     Ok((config, report))
 }
 
+/// Reads the file at `path` without creating or changing anything; `Ok(None)` when it does
+/// not exist yet.
+pub fn load_existing(path: &Path, env: &Env) -> Result<Option<Config>, ConfigError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ConfigError::Io {
+                path: path.into(),
+                action: "reading",
+                source,
+            });
+        }
+    };
+    let doc: DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| ConfigError::Syntax {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
+    parse(path, &doc, env, &mut LoadReport::default()).map(Some)
+}
+
 /// Stores a new password hash (and nothing else) in the file at `path`.
 pub fn store_password_hash(path: &Path, hash: &[u8; 32]) -> Result<(), ConfigError> {
     edit(path, |doc| {

@@ -32,6 +32,49 @@ use self::session::Session;
 use self::sys::{GUID, NVENCSTATUS};
 use crate::{Backend, Capability, Codec, Encoder, EncoderConfig, Error, Unavailable};
 
+/// What the NVIDIA driver says about itself, for diagnostics (`deskcast doctor`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverInfo {
+    /// The CUDA driver library that loaded and its CUDA version, or why none did.
+    pub cuda: Result<(String, String), String>,
+    /// The CUDA devices' names, or why they could not be listed.
+    pub devices: Result<Vec<String>, String>,
+    /// The newest NVENC API `libnvidia-encode.so.1` offers, or why it did not load.
+    pub nvenc_api: Result<String, String>,
+}
+
+/// Loads the driver libraries (never panics when they are missing) and reports what they say.
+pub fn driver_info() -> DriverInfo {
+    let (cuda, devices) = match Driver::open() {
+        Ok(driver) => {
+            let devices = driver
+                .device_count()
+                .map_err(|e| e.to_string())
+                .and_then(|n| {
+                    (0..n)
+                        .map(|i| {
+                            driver
+                                .device(i)
+                                .map(|d| d.name().to_owned())
+                                .map_err(|e| e.to_string())
+                        })
+                        .collect()
+                });
+            (Ok((driver.library().to_owned(), driver.version())), devices)
+        }
+        Err(e) => (Err(e.to_string()), Err("no CUDA driver".to_owned())),
+    };
+    let nvenc_api = EncodeApi::load()
+        .map(|api| api.max_version().to_string())
+        .map_err(|e| e.to_string());
+    DriverInfo {
+        cuda,
+        devices,
+        nvenc_api,
+    }
+}
+
 /// What NVENC can encode here: one entry per codec, each with the reason when it cannot.
 pub(crate) fn probe() -> Vec<Capability> {
     let entry = |codec, status| Capability {

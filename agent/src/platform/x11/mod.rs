@@ -32,6 +32,7 @@ mod capture;
 mod clipboard;
 mod connection;
 mod cursor;
+pub mod diagnose;
 mod error;
 mod input;
 mod region;
