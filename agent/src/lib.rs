@@ -10,5 +10,6 @@ pub mod cli;
 pub mod pipeline;
 #[allow(unsafe_code)] // Shared memory, memfd and raw pointers into X11 segments live here only.
 pub mod platform;
+pub mod probe;
 pub mod service;
 pub mod session;

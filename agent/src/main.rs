@@ -28,6 +28,8 @@ enum Command {
     LxcConfig(cli::lxc_config::Args),
     /// Install, remove or inspect the systemd user service.
     Service(cli::service::Args),
+    /// Connect to an agent like a RustDesk client and measure fps, bitrate and latency.
+    Probe(cli::probe::Args),
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -61,6 +63,10 @@ fn main() -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Service(args) => cli::service::run(args, &mut stdout)?,
+        Command::Probe(args) => {
+            let (mut stdin, mut stderr) = (std::io::stdin().lock(), std::io::stderr());
+            cli::probe::run(&args, &mut stdin, &mut stdout, &mut stderr)
+        }
     };
     stdout.flush()?;
     Ok(code)
