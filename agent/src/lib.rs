@@ -12,6 +12,7 @@ pub mod net;
 pub mod pipeline;
 #[allow(unsafe_code)] // Shared memory, memfd and raw pointers into X11 segments live here only.
 pub mod platform;
+pub mod probe;
 pub mod runtime;
 pub mod service;
 pub mod session;

@@ -32,6 +32,8 @@ enum Command {
     LxcConfig(cli::lxc_config::Args),
     /// Install, remove or inspect the systemd user service.
     Service(cli::service::Args),
+    /// Connect to an agent like a RustDesk client and measure fps, bitrate and latency.
+    Probe(cli::probe::Args),
 }
 
 fn main() -> ExitCode {
@@ -96,6 +98,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::Service(args) => cli::service::run(args, &mut stdout)?,
+        Command::Probe(args) => {
+            let (mut stdin, mut stderr) = (std::io::stdin().lock(), std::io::stderr());
+            cli::probe::run(&args, &mut stdin, &mut stdout, &mut stderr)
+        }
     };
     stdout.flush()?;
     Ok(code)

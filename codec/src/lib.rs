@@ -10,6 +10,8 @@
 
 #[cfg(any(feature = "vpx", feature = "h264"))]
 pub mod convert;
+#[cfg(any(feature = "vpx", feature = "h264"))]
+pub mod decode;
 mod error;
 mod frame;
 #[cfg(feature = "nvenc")]

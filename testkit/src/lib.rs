@@ -1,11 +1,13 @@
 //! Helpers for tests that need real things: an Xvfb server per test, a private PulseAudio server
-//! per test with `pacat` players and tone analysis, checks that a tool exists.
+//! per test with `pacat` players and tone analysis, a rendezvous server and relay on loopback
+//! ([`servers`]), checks that a tool exists.
 //!
 //! Tests never skip silently: a missing tool panics with the package that provides it.
 
 #![forbid(unsafe_code)]
 
 mod pulse;
+pub mod servers;
 pub mod tone;
 mod xvfb;
 

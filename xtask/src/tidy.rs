@@ -20,6 +20,7 @@ const SOURCE_DIRS: &[&str] = &[
 ];
 const UNSAFE_ALLOWED: &[&str] = &[
     "agent/src/platform/",
+    "codec/src/decode/",
     "codec/src/nvenc/",
     "codec/src/software/",
 ];

@@ -2,6 +2,7 @@
 
 pub mod doctor;
 pub mod lxc_config;
+pub mod probe;
 pub mod run;
 pub mod service;
 pub mod settings;
