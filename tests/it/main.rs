@@ -1,5 +1,6 @@
 //! deskcast's one integration test binary: end-to-end tests over a real Xvfb and loopback sockets.
 
 mod audio;
+mod e2e;
 mod pipeline;
 mod x11;

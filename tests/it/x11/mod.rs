@@ -112,7 +112,7 @@ impl Painter {
     }
 
     /// Reads a rectangle of the root window with a plain GetImage, as BGRX rows.
-    fn read(&self, x: i16, y: i16, width: u16, height: u16) -> Vec<u8> {
+    pub(crate) fn read(&self, x: i16, y: i16, width: u16, height: u16) -> Vec<u8> {
         self.conn
             .get_image(ImageFormat::Z_PIXMAP, self.root, x, y, width, height, !0)
             .unwrap()
