@@ -255,5 +255,6 @@ async fn clipboard_text_crosses_both_ways() {
         .expect("the viewer gets the desktop's text");
     assert_eq!(text, "from the desktop");
     let _ = xclip.kill();
+    let _ = xclip.wait();
     probe.close().await;
 }
