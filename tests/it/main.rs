@@ -1,6 +1,7 @@
 //! deskcast's one integration test binary: end-to-end tests over a real Xvfb and loopback sockets.
 
 mod audio;
+mod doctor;
 mod e2e;
 mod pipeline;
 mod x11;
