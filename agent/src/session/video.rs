@@ -43,8 +43,14 @@ impl Session {
         let Some(active) = self.active.as_mut() else {
             return Ok(());
         };
-        if index == active.display || self.agent.display(index).is_none() {
-            return self.send_switch_display(index).await;
+        if self.agent.display(index).is_none() {
+            return Ok(());
+        }
+        if index == active.display {
+            // The client resets this display's decoder on SwitchDisplay: it needs a keyframe.
+            self.send_switch_display(index).await?;
+            self.refresh();
+            return Ok(());
         }
         if let Some(old) = self.agent.display(active.display) {
             old.unsubscribe(self.viewer);
