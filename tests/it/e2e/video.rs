@@ -142,3 +142,41 @@ async fn two_probes_watch_at_once() {
         "sessions end when probes leave"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_the_client_asks_for_is_set_and_streamed() {
+    use deskcast_protocol::message::{DisplayResolution, Message, Resolution, misc};
+    let desk = Desk::start(1024, 768).await;
+    let mut probe = desk.probe().await;
+    let first = probe
+        .next_frame(Duration::from_secs(10))
+        .await
+        .expect("streaming");
+    assert_eq!((first.width, first.height), (1024, 768));
+    let change = DisplayResolution {
+        display: 0,
+        resolution: Some(Resolution {
+            width: 800,
+            height: 600,
+        }),
+    };
+    probe
+        .send(Message::from(misc::Union::ChangeDisplayResolution(change)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = probe
+            .next_frame(Duration::from_secs(5))
+            .await
+            .expect("frames keep coming");
+        if (frame.width, frame.height) == (800, 600) {
+            assert!(frame.keyframe, "a new size starts with a keyframe");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stream never switched to 800x600"
+        );
+    }
+    probe.close().await;
+}
