@@ -2,4 +2,5 @@
 
 mod audio;
 mod pipeline;
+mod probe;
 mod x11;

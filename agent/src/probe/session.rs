@@ -181,6 +181,8 @@ impl Task {
             }
         };
         tracing::debug!(?end, "probe session ended");
+        // Refuse further commands before anyone can see that the session ended.
+        commands.close();
         self.shared.update(|state| state.ended = Some(end));
     }
 
