@@ -378,13 +378,14 @@ impl Task {
         });
     }
 
-    /// Says goodbye (spec §9.3), closes our side and waits briefly for the agent's.
+    /// Says goodbye (spec §9.3) and waits briefly for the agent to close, then closes our
+    /// side. Closing at once would let a relay tear the pair down (and reset the agent's
+    /// connection) before the agent has read the goodbye.
     async fn close(&mut self) {
         let bye: Message = message::misc::Union::CloseReason(String::new()).into();
         if self.conn.send(&bye).await.is_err() {
             return;
         }
-        self.conn.shutdown().await;
         let drain = async {
             while let Ok(message) = self.conn.recv().await {
                 // Frames that arrive meanwhile still count.
@@ -394,6 +395,7 @@ impl Task {
             }
         };
         let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+        self.conn.shutdown().await;
     }
 }
 

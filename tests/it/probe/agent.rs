@@ -84,6 +84,28 @@ pub struct Log {
     pub close_reasons: Vec<String>,
     /// Echoes of the agent's own `TestDelay`s.
     pub echoes: u32,
+    /// Registrations hbbs refused.
+    pub rejections: Vec<String>,
+    /// How sessions ended.
+    pub ended: Vec<String>,
+}
+
+impl Log {
+    /// A one-line account, for failure messages.
+    fn outline(&self) -> String {
+        let kinds: Vec<&str> = self.received.iter().map(message::message_kind).collect();
+        format!(
+            "registered {}, rejections {:?}, sessions {}, encrypted {:?}, logins {}, received \
+             {kinds:?}, closes {:?}, ended {:?}",
+            self.registered,
+            self.rejections,
+            self.sessions,
+            self.encrypted,
+            self.logins.len(),
+            self.close_reasons,
+            self.ended,
+        )
+    }
 }
 
 /// A running stand-in agent (its own thread and runtime); stops on drop.
@@ -112,7 +134,7 @@ impl FakeAgent {
         let shared = Arc::new(Agent {
             options,
             log: Arc::clone(&log),
-            identity: IdentityKey::generate(&mut StdRng::seed_from_u64(77)),
+            identity: IdentityKey::generate(&mut StdRng::from_entropy()),
             salt: "fixedsaltforthetestagent23456789".into(),
             lockout: Mutex::new(Lockout::new(LockoutPolicy::default())),
         });
@@ -159,7 +181,8 @@ impl FakeAgent {
         while !self.log(&check) {
             assert!(
                 Instant::now() < deadline,
-                "the stand-in agent never saw: {what}"
+                "the stand-in agent never saw: {what}; it saw {}",
+                self.log(Log::outline)
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -235,7 +258,7 @@ impl Agent {
             "1.4.9",
         );
         config.licence_key = key;
-        let mut mediator = Mediator::new(config, StdRng::seed_from_u64(5), Instant::now());
+        let mut mediator = Mediator::new(config, StdRng::from_entropy(), Instant::now());
         let mut buf = vec![0u8; 4096];
         loop {
             let wake = mediator
@@ -262,6 +285,7 @@ impl Agent {
             while let Some(event) = mediator.poll_event() {
                 match event {
                     Event::Registered => self.log(|log| log.registered = true),
+                    Event::Rejected(why) => self.log(|log| log.rejections.push(format!("{why:?}"))),
                     Event::Relay(relay) => {
                         let agent = Arc::clone(&self);
                         tokio::spawn(async move { agent.relay(hbbs, relay).await });
@@ -320,16 +344,18 @@ impl Agent {
         true
     }
 
-    /// Flow A or B: tell hbbs, connect to the relay, then run the session.
+    /// Flow A or B: join the relay first, then tell hbbs (so the client, told by hbbs, always
+    /// arrives second: hbbr 1.1.17 was seen to park both halves when they arrive within
+    /// microseconds of each other), then run the session.
     async fn relay(self: Arc<Self>, hbbs: SocketAddr, relay: RelayInstructions) {
-        if let Ok(mut stream) = TcpStream::connect(hbbs).await {
-            let _ = stream.write_all(&relay.to_rendezvous).await;
-        }
         let Ok(mut stream) = TcpStream::connect(&relay.relay).await else {
             return;
         };
         if stream.write_all(&relay.to_relay).await.is_err() {
             return;
+        }
+        if let Ok(mut rendezvous) = TcpStream::connect(hbbs).await {
+            let _ = rendezvous.write_all(&relay.to_rendezvous).await;
         }
         let mut conn = Conn::new(stream);
         let established = if relay.secure {
@@ -389,7 +415,13 @@ impl Agent {
         loop {
             tokio::select! {
                 received = conn.recv() => {
-                    let Ok(message) = received else { return };
+                    let message = match received {
+                        Ok(message) => message,
+                        Err(why) => {
+                            self.log(|log| log.ended.push(why));
+                            return;
+                        }
+                    };
                     match message.union {
                         Some(M::LoginRequest(request)) if stream.is_none() => {
                             self.log(|log| log.logins.push(request.clone()));
@@ -460,6 +492,7 @@ impl Agent {
                     if let Some(streamer) = &mut stream
                         && streamer.send_next(&mut conn).await.is_err()
                     {
+                        self.log(|log| log.ended.push("sending a frame failed".into()));
                         return;
                     }
                 }
@@ -616,15 +649,19 @@ impl Conn {
         }
     }
 
-    async fn recv(&mut self) -> Result<Message, ()> {
+    async fn recv(&mut self) -> Result<Message, String> {
         loop {
-            if let Some(frame) = self.decoder.next_frame().map_err(drop)? {
-                let plain = self.channel.open(frame).map_err(drop)?;
-                return message::decode_message(plain).map_err(drop);
+            if let Some(frame) = self.decoder.next_frame().map_err(|e| e.to_string())? {
+                let plain = self.channel.open(frame).map_err(|e| e.to_string())?;
+                return message::decode_message(plain).map_err(|e| e.to_string());
             }
-            let len = self.stream.read(&mut self.buf).await.map_err(drop)?;
+            let len = self
+                .stream
+                .read(&mut self.buf)
+                .await
+                .map_err(|e| e.to_string())?;
             if len == 0 {
-                return Err(());
+                return Err("end of stream".into());
             }
             self.decoder.feed(&self.buf[..len]);
         }
