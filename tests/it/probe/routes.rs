@@ -37,6 +37,54 @@ async fn an_unknown_id_and_a_wrong_key_are_refused_by_the_rendezvous_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_pairs_two_connections_and_passes_raw_bytes_both_ways() {
+    use deskcast_protocol::message::RequestRelay;
+    use deskcast_protocol::rendezvous::{generate_uuid, relay_request_frame};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let servers = Servers::from_env_or_start();
+    let uuid = generate_uuid(&mut rand::rngs::OsRng);
+    let request = relay_request_frame(RequestRelay {
+        uuid,
+        licence_key: servers.key.clone(),
+        ..RequestRelay::default()
+    })
+    .unwrap();
+    let mut a = tokio::net::TcpStream::connect(servers.relay).await.unwrap();
+    a.write_all(&request).await.unwrap();
+    // Bytes before the partner arrives are kept for it (an agent's SignedId).
+    a.write_all(b"early").await.unwrap();
+    // Let the relay park the first half before the second arrives.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut b = tokio::net::TcpStream::connect(servers.relay).await.unwrap();
+    b.write_all(&request).await.unwrap();
+    let mut buf = [0u8; 5];
+    tokio::time::timeout(WAIT, b.read_exact(&mut buf))
+        .await
+        .expect("in time")
+        .expect("early bytes");
+    assert_eq!(&buf, b"early");
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut b_read, mut b_write) = b.into_split();
+    let sent = big.clone();
+    let writer = tokio::spawn(async move { b_write.write_all(&sent).await });
+    let mut got = vec![0u8; big.len()];
+    tokio::time::timeout(WAIT, a.read_exact(&mut got))
+        .await
+        .expect("in time")
+        .expect("b → a");
+    assert!(got == big, "a megabyte arrives unchanged");
+    writer.await.unwrap().unwrap();
+    a.write_all(b"back").await.unwrap();
+    let mut back = [0u8; 4];
+    tokio::time::timeout(WAIT, b_read.read_exact(&mut back))
+        .await
+        .expect("in time")
+        .expect("a → b");
+    assert_eq!(&back, b"back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_that_offers_an_address_is_reached_through_a_relay_the_probe_asks_for() {
     let servers = Servers::from_env_or_start();
     let agent = agent_with(&servers, |o| o.answer_with_address = true).await;

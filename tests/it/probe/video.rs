@@ -66,7 +66,10 @@ async fn the_preferred_codec_is_asked_for_and_decoded() {
     let servers = Servers::from_env_or_start();
     // One agent serves the three sessions (real hbbs limits registrations per address).
     let agent = agent_with(&servers, |o| o.frames = 3).await;
-    for (session, codec) in [Codec::Vp8, Codec::H264, Codec::Vp9].into_iter().enumerate() {
+    for (session, codec) in [Codec::Vp8, Codec::H264, Codec::Vp9]
+        .into_iter()
+        .enumerate()
+    {
         let mut probe = deskcast::probe::Probe::connect(dial(&servers, &agent).prefer(codec))
             .await
             .unwrap();
