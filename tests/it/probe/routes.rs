@@ -52,29 +52,35 @@ async fn the_relay_pairs_two_connections_and_passes_raw_bytes_both_ways() {
     .unwrap();
     let mut a = tokio::net::TcpStream::connect(servers.relay).await.unwrap();
     a.write_all(&request).await.unwrap();
-    // Bytes before the partner arrives are kept for it (an agent's SignedId).
-    a.write_all(b"early").await.unwrap();
+    // Bytes before the partner arrives are kept for it (an agent's SignedId). hbbr reads
+    // them as frames before it switches to raw mode, so they must be one.
+    a.write_all(&[5 << 2, b'e', b'a', b'r', b'l', b'y'])
+        .await
+        .unwrap();
     // Let the relay park the first half before the second arrives.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let mut b = tokio::net::TcpStream::connect(servers.relay).await.unwrap();
     b.write_all(&request).await.unwrap();
-    let mut buf = [0u8; 5];
+    let mut buf = [0u8; 6];
     tokio::time::timeout(WAIT, b.read_exact(&mut buf))
         .await
         .expect("in time")
         .expect("early bytes");
-    assert_eq!(&buf, b"early");
+    assert_eq!(&buf[1..], b"early", "the early frame arrives whole");
+    assert_eq!(buf[0], 5 << 2);
     let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
     let (mut b_read, mut b_write) = b.into_split();
     let sent = big.clone();
-    let writer = tokio::spawn(async move { b_write.write_all(&sent).await });
+    // The writer half comes back: dropping it would half-close b, and hbbr ends a pair on
+    // a half-close.
+    let writer = tokio::spawn(async move { b_write.write_all(&sent).await.map(|()| b_write) });
     let mut got = vec![0u8; big.len()];
     tokio::time::timeout(WAIT, a.read_exact(&mut got))
         .await
         .expect("in time")
         .expect("b → a");
     assert!(got == big, "a megabyte arrives unchanged");
-    writer.await.unwrap().unwrap();
+    let _b_write = writer.await.unwrap().unwrap();
     a.write_all(b"back").await.unwrap();
     let mut back = [0u8; 4];
     tokio::time::timeout(WAIT, b_read.read_exact(&mut back))
