@@ -25,7 +25,7 @@ const FRAMES_LIMIT: Duration = Duration::from_secs(60);
 pub struct Args {
     /// The agent: its ID (with --server), or HOST:PORT of its direct-access port (without).
     pub target: String,
-    /// The rendezvous server, HOST[:PORT] (port 21116 by default).
+    /// The rendezvous server: HOST, or HOST:PORT (port 21116 by default).
     #[arg(long, value_name = "HOST[:PORT]", env = "DESKCAST_PROBE_SERVER")]
     pub server: Option<String>,
     /// The server key (the contents of hbbs's id_ed25519.pub).
