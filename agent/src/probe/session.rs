@@ -129,6 +129,8 @@ pub(super) async fn echo_test_delay(conn: &mut Conn, delay: TestDelay) -> Result
 struct DisplayDecoder {
     codec: Codec,
     decoder: Option<Decoder>,
+    /// A keyframe was asked for since the decoder failed.
+    refresh_asked: bool,
 }
 
 struct Task {
@@ -263,10 +265,16 @@ impl Task {
         for encoded in frames {
             if let Err(error) = self.decode(display, codec, &encoded) {
                 self.shared.update(|s| s.stats.decode_error(error));
-                // Like a RustDesk client after a decode error: ask for a keyframe.
-                self.decoders.remove(&display);
-                let refresh: Message = message::misc::Union::RefreshVideo(true).into();
-                self.conn.send(&refresh).await?;
+                // Like a RustDesk client after a decode error: drop the decoder and ask for a
+                // keyframe, once until one comes.
+                let ask = self.decoders.get_mut(&display).is_none_or(|state| {
+                    state.decoder = None;
+                    !std::mem::replace(&mut state.refresh_asked, true)
+                });
+                if ask {
+                    let refresh: Message = message::misc::Union::RefreshVideo(true).into();
+                    self.conn.send(&refresh).await?;
+                }
             }
         }
         Ok(())
@@ -282,11 +290,13 @@ impl Task {
         let state = self.decoders.entry(display).or_insert(DisplayDecoder {
             codec,
             decoder: None,
+            refresh_asked: false,
         });
         if state.codec != codec {
             *state = DisplayDecoder {
                 codec,
                 decoder: None,
+                refresh_asked: false,
             };
         }
         let decoder = match &mut state.decoder {
@@ -297,9 +307,12 @@ impl Task {
                     encoded.pts
                 ));
             }
-            None => state
-                .decoder
-                .insert(Decoder::new(codec).map_err(|e| e.to_string())?),
+            None => {
+                state.refresh_asked = false;
+                state
+                    .decoder
+                    .insert(Decoder::new(codec).map_err(|e| e.to_string())?)
+            }
         };
         let started = Instant::now();
         let picture = match decoder.decode(&encoded.data) {

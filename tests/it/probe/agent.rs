@@ -50,6 +50,9 @@ pub struct AgentOptions {
     pub fps: u32,
     /// Clipboard text sent right after a login, and whether it is zstd-compressed.
     pub clipboard: Option<(String, bool)>,
+    /// Encode but do not send this many first frames, so the stream starts without its
+    /// keyframe (a broken agent).
+    pub withhold: u32,
 }
 
 impl AgentOptions {
@@ -62,6 +65,7 @@ impl AgentOptions {
             frames: 30,
             fps: 30,
             clipboard: None,
+            withhold: 0,
         }
     }
 }
@@ -443,7 +447,9 @@ impl Agent {
                                     if let Some((text, compress)) = &self.options.clipboard {
                                         let _ = conn.send(&clipboard(text, *compress)).await;
                                     }
-                                    stream = Some(Streamer::new(codec, self.options.frames));
+                                    let mut streamer = Streamer::new(codec, self.options.frames);
+                                    streamer.withhold = self.options.withhold;
+                                    stream = Some(streamer);
                                 }
                                 Err(error) => {
                                     if conn.send(&error.to_message()).await.is_err() {
@@ -552,6 +558,7 @@ struct Streamer {
     encoder: Box<dyn deskcast_codec::Encoder>,
     next: u32,
     count: u32,
+    withhold: u32,
 }
 
 impl Streamer {
@@ -569,6 +576,7 @@ impl Streamer {
             encoder: deskcast_codec::open(Backend::Software, &config).expect("encoder"),
             next: 0,
             count,
+            withhold: 0,
         }
     }
 
@@ -597,6 +605,9 @@ impl Streamer {
         self.encoder.send_frame(&frame).map_err(drop)?;
         let packet = self.encoder.receive_packet().map_err(drop)?.ok_or(())?;
         let (data, key) = (packet.data.to_vec(), packet.keyframe);
+        if self.next <= self.withhold {
+            return Ok(());
+        }
         let codec = match self.codec {
             Codec::Vp8 => VideoCodec::Vp8,
             Codec::H264 => VideoCodec::H264,

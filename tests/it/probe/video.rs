@@ -195,3 +195,45 @@ async fn input_and_clipboard_reach_the_agent_as_a_client_sends_them() {
         .await;
     probe.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_without_its_keyframe_is_counted_and_refreshed_once() {
+    let servers = Servers::from_env_or_start();
+    // The first two frames (the keyframe among them) never leave the agent.
+    let agent = agent_with(&servers, |o| {
+        o.frames = 40;
+        o.withhold = 2;
+    })
+    .await;
+    let mut probe = connect(&servers, &agent).await;
+    let frame = probe
+        .next_frame(WAIT)
+        .await
+        .expect("a frame after the refresh");
+    assert!(
+        frame.keyframe,
+        "decoding restarts at the requested keyframe"
+    );
+    let stats = probe.stats();
+    assert!(stats.decode_errors >= 1, "{stats:?}");
+    assert!(
+        stats.errors[0].contains("without a keyframe"),
+        "{:?}",
+        stats.errors
+    );
+    let refreshes = agent.log(|log| {
+        log.received
+            .iter()
+            .filter(|m| {
+                matches!(
+                    &m.union,
+                    Some(M::Misc(message::Misc {
+                        union: Some(message::misc::Union::RefreshVideo(true))
+                    }))
+                )
+            })
+            .count()
+    });
+    assert_eq!(refreshes, 1, "one refresh per missing keyframe");
+    probe.close().await;
+}
