@@ -4,4 +4,5 @@ mod audio;
 mod doctor;
 mod e2e;
 mod pipeline;
+mod probe;
 mod x11;

@@ -7,6 +7,7 @@ mod bench;
 mod ci;
 mod codegen;
 mod fuzz;
+mod interop;
 mod tidy;
 
 use std::path::PathBuf;
@@ -20,6 +21,8 @@ commands:
   codegen regenerate codec/src/nvenc/sys.rs from nvEncodeAPI.h (needs bindgen-cli, libclang)
   bench   deskcast vs ffmpeg/GStreamer on the same scenes: report under target/bench-report
   fuzz    [--seconds N] [TARGET...]  run the cargo-fuzz targets in fuzz/ (default 30 s each)
+  interop --hbbs PATH --hbbr PATH [--keep] [-- FILTER...]  end-to-end tests against real
+          hbbs/hbbr in a network namespace (needs root)
 ";
 
 fn main() -> anyhow::Result<()> {
@@ -31,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         Some("codegen") => codegen::run(&root, &args[1..]),
         Some("bench") => bench::run(&root, &args[1..]),
         Some("fuzz") => fuzz::run(&root, &args[1..]),
+        Some("interop") => interop::run(&root, &args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

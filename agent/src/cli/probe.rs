@@ -15,12 +15,17 @@ use crate::probe::{
     Error, Frame, MouseButton, Probe, ProbeConfig, Route, SessionSecurity, Summary, png,
 };
 
+/// How long a run watches without `--seconds` or `--frames`.
+const DEFAULT_LIMIT: Duration = Duration::from_secs(10);
+/// How long a run waits for `--frames` without `--seconds`.
+const FRAMES_LIMIT: Duration = Duration::from_secs(60);
+
 /// Options of `deskcast probe`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// The agent: its ID (with --server), or HOST:PORT of its direct-access port (without).
     pub target: String,
-    /// The rendezvous server, HOST[:PORT] (port 21116 by default).
+    /// The rendezvous server: HOST, or HOST:PORT (port 21116 by default).
     #[arg(long, value_name = "HOST[:PORT]", env = "DESKCAST_PROBE_SERVER")]
     pub server: Option<String>,
     /// The server key (the contents of hbbs's id_ed25519.pub).
@@ -40,7 +45,8 @@ pub struct Args {
     /// Stop after this many decoded frames.
     #[arg(long, value_name = "N")]
     pub frames: Option<u64>,
-    /// Stop after this many seconds of watching [default: 10 unless --frames is given].
+    /// Stop after this many seconds of watching [default: 10; 60 with --frames]. Ctrl-C
+    /// stops early; the report covers what was seen.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
     /// Ask the agent for this codec.
@@ -225,23 +231,29 @@ async fn watch(args: &Args, config: ProbeConfig, out: &mut dyn Write) -> Result<
             source,
         })?;
     }
-    let limit = args.seconds.map_or(
-        if args.frames.is_some() {
-            Duration::MAX
-        } else {
-            Duration::from_secs(10)
-        },
-        Duration::from_secs_f64,
-    );
+    let limit = match (args.seconds, args.frames) {
+        (Some(seconds), _) => Duration::try_from_secs_f64(seconds)
+            .map_err(|e| Error::Config(format!("--seconds {seconds}: {e}")))?,
+        // A static screen sends nothing: give up on the count after a minute.
+        (None, Some(_)) => FRAMES_LIMIT,
+        (None, None) => DEFAULT_LIMIT,
+    };
     let started = Instant::now();
     let mut seen = 0u64;
     let mut end_error = None;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     while args.frames.is_none_or(|n| seen < n) {
         let left = limit.saturating_sub(started.elapsed());
         if left.is_zero() {
             break;
         }
-        match probe.next_frame(left.min(Duration::from_secs(1))).await {
+        let next = tokio::select! {
+            next = probe.next_frame(left.min(Duration::from_secs(1))) => next,
+            // Ctrl-C ends the run early; the report covers what was seen.
+            _ = &mut interrupted => break,
+        };
+        match next {
             Ok(frame) => {
                 seen += 1;
                 if !args.json {

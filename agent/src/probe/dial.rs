@@ -28,6 +28,8 @@ const PUNCH_WAITS: [Duration; 3] = [
 ];
 /// How long the agent's go-ahead may take in Flow B.
 const GO_AHEAD_WAIT: Duration = Duration::from_secs(18);
+/// How long the probe lets the agent join the relay first.
+const RELAY_JOIN_DELAY: Duration = Duration::from_millis(25);
 /// Rendezvous messages are small.
 const MAX_RENDEZVOUS_FRAME: usize = 64 << 10;
 /// How long a TCP connection may take.
@@ -108,6 +110,10 @@ pub(super) async fn by_id(server: &str, key: &str, id: &str) -> Result<Dialled, 
         }
     };
     let relay_addr = with_default_port(&relay, RELAY_PORT);
+    // The agent may join the relay only after it has answered hbbs, i.e. at about the moment
+    // hbbs's answer reaches us; hbbr 1.1.17 was seen to leave two halves of a pair that arrive
+    // within microseconds of each other both waiting, so let the agent go first.
+    tokio::time::sleep(RELAY_JOIN_DELAY).await;
     let mut stream = connect("relay", &relay_addr).await?;
     write(&mut stream, &client::relay_request_to_relay(&dial, &uuid)?).await?;
     Ok(Dialled {

@@ -394,8 +394,9 @@ impl Unauthenticated {
                 Some(message::message::Union::TestDelay(delay)) => {
                     session::echo_test_delay(&mut conn, delay).await?;
                 }
-                // An empty message is a client's handshake filler; nothing else may come first.
-                None => {}
+                // An empty message is a handshake filler; a SignedId after we decided to go
+                // unencrypted is ignored, as RustDesk clients do (spec §4.3).
+                None | Some(message::message::Union::SignedId(_)) => {}
                 Some(_) => {
                     return Err(Error::Protocol(
                         deskcast_protocol::error::PeerMisbehaved::UnexpectedMessage {

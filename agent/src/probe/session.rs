@@ -129,6 +129,8 @@ pub(super) async fn echo_test_delay(conn: &mut Conn, delay: TestDelay) -> Result
 struct DisplayDecoder {
     codec: Codec,
     decoder: Option<Decoder>,
+    /// A keyframe was asked for since the decoder failed.
+    refresh_asked: bool,
 }
 
 struct Task {
@@ -181,6 +183,8 @@ impl Task {
             }
         };
         tracing::debug!(?end, "probe session ended");
+        // Refuse further commands before anyone can see that the session ended.
+        commands.close();
         self.shared.update(|state| state.ended = Some(end));
     }
 
@@ -261,10 +265,16 @@ impl Task {
         for encoded in frames {
             if let Err(error) = self.decode(display, codec, &encoded) {
                 self.shared.update(|s| s.stats.decode_error(error));
-                // Like a RustDesk client after a decode error: ask for a keyframe.
-                self.decoders.remove(&display);
-                let refresh: Message = message::misc::Union::RefreshVideo(true).into();
-                self.conn.send(&refresh).await?;
+                // Like a RustDesk client after a decode error: drop the decoder and ask for a
+                // keyframe, once until one comes.
+                let ask = self.decoders.get_mut(&display).is_none_or(|state| {
+                    state.decoder = None;
+                    !std::mem::replace(&mut state.refresh_asked, true)
+                });
+                if ask {
+                    let refresh: Message = message::misc::Union::RefreshVideo(true).into();
+                    self.conn.send(&refresh).await?;
+                }
             }
         }
         Ok(())
@@ -280,11 +290,13 @@ impl Task {
         let state = self.decoders.entry(display).or_insert(DisplayDecoder {
             codec,
             decoder: None,
+            refresh_asked: false,
         });
         if state.codec != codec {
             *state = DisplayDecoder {
                 codec,
                 decoder: None,
+                refresh_asked: false,
             };
         }
         let decoder = match &mut state.decoder {
@@ -295,9 +307,12 @@ impl Task {
                     encoded.pts
                 ));
             }
-            None => state
-                .decoder
-                .insert(Decoder::new(codec).map_err(|e| e.to_string())?),
+            None => {
+                state.refresh_asked = false;
+                state
+                    .decoder
+                    .insert(Decoder::new(codec).map_err(|e| e.to_string())?)
+            }
         };
         let started = Instant::now();
         let picture = match decoder.decode(&encoded.data) {
@@ -376,13 +391,14 @@ impl Task {
         });
     }
 
-    /// Says goodbye (spec §9.3), closes our side and waits briefly for the agent's.
+    /// Says goodbye (spec §9.3) and waits briefly for the agent to close, then closes our
+    /// side. Closing at once would let a relay tear the pair down (and reset the agent's
+    /// connection) before the agent has read the goodbye.
     async fn close(&mut self) {
         let bye: Message = message::misc::Union::CloseReason(String::new()).into();
         if self.conn.send(&bye).await.is_err() {
             return;
         }
-        self.conn.shutdown().await;
         let drain = async {
             while let Ok(message) = self.conn.recv().await {
                 // Frames that arrive meanwhile still count.
@@ -392,6 +408,7 @@ impl Task {
             }
         };
         let _ = tokio::time::timeout(CLOSE_WAIT, drain).await;
+        self.conn.shutdown().await;
     }
 }
 
