@@ -270,30 +270,31 @@ impl Spawner {
     }
 
     /// Answers hbbs on a new TCP connection and meets the client at the relay.
+    /// Meets the client at the relay, then tells hbbs (which lets the client in).
+    ///
+    /// The order matters: our `RequestRelay` must reach hbbr before the client's, because real
+    /// hbbr (1.1.17) can fail to pair two connections that arrive at nearly the same moment.
     fn relay(&self, hbbs: SocketAddr, instructions: RelayInstructions) {
         let this = self.clone();
         tokio::spawn(async move {
-            let to_hbbs = instructions.to_rendezvous.clone();
-            tokio::spawn(async move {
-                if let Err(e) = tell_hbbs(hbbs, &to_hbbs).await {
-                    tracing::warn!(error = %e, "could not answer the rendezvous server");
-                }
-            });
-            match connect_relay(&instructions).await {
-                Ok((stream, relay)) => {
-                    let peer = instructions.client_addr.unwrap_or(relay);
-                    tracing::debug!(%relay, %peer, secure = instructions.secure, "relay connected");
-                    this.session(
-                        stream,
-                        peer,
-                        Transport::Relay {
-                            secure: instructions.secure,
-                        },
-                    );
-                }
+            let (stream, relay) = match connect_relay(&instructions).await {
+                Ok(connected) => connected,
                 Err(e) => {
                     tracing::warn!(relay = %instructions.relay, error = %e, "could not reach the relay");
+                    return;
                 }
+            };
+            let peer = instructions.client_addr.unwrap_or(relay);
+            tracing::debug!(%relay, %peer, secure = instructions.secure, "relay connected");
+            this.session(
+                stream,
+                peer,
+                Transport::Relay {
+                    secure: instructions.secure,
+                },
+            );
+            if let Err(e) = tell_hbbs(hbbs, &instructions.to_rendezvous).await {
+                tracing::warn!(error = %e, "could not answer the rendezvous server");
             }
         });
     }
