@@ -2,7 +2,7 @@
 //! session through `watch` channels (latest value wins).
 //!
 //! Shapes arrive as XFIXES notifications; the position is polled (X11 reports pointer motion
-//! only to windows under it) at [`POLL`] while anyone watches, and once a second otherwise.
+//! only to windows under it) every 33 ms while anyone watches, and once a second otherwise.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
