@@ -195,3 +195,40 @@ fn a_resize_is_announced_and_followed_by_a_keyframe_of_the_new_size() {
         })
     );
 }
+
+#[test]
+fn an_encoder_that_cannot_open_falls_back_to_software_and_says_why() {
+    // This machine has no NVIDIA driver: an NVENC route must fall back, not fail the viewer.
+    if deskcast_codec::probe().can(Backend::Nvenc, Codec::H264) {
+        return; // On an NVENC machine this route opens for real; nothing to show here.
+    }
+    let server = xvfb(320, 240);
+    let (display, _thread) = Display::spawn(config(&server)).unwrap();
+    let nvenc = Route {
+        backend: Backend::Nvenc,
+        codec: Codec::H264,
+        quality: 100,
+    };
+    let mut viewer = subscribe(&display, 1, nvenc, 30);
+    let frame =
+        next_frame(&display, &viewer, Duration::from_secs(10)).expect("frames despite the failure");
+    assert!(
+        frame.keyframe,
+        "the replacement encoder starts with a keyframe"
+    );
+    assert_eq!(
+        frame.codec,
+        Some(Codec::H264),
+        "software H.264 replaces NVENC H.264"
+    );
+    match viewer.events.try_recv() {
+        Ok(DisplayEvent::EncoderChanged { route, reason }) => {
+            assert_eq!(route.backend, Backend::Software);
+            assert!(
+                reason.contains("nvenc") && reason.contains("software"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected EncoderChanged, got {other:?}"),
+    }
+}

@@ -258,3 +258,44 @@ async fn clipboard_text_crosses_both_ways() {
     let _ = xclip.wait();
     probe.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_only_desktop_ignores_the_viewers_input() {
+    let desk = Desk::start_with(640, 480, &[("DESKCAST_ALLOW_INPUT", "false")]).await;
+    let pointer = || {
+        let (conn, screen) =
+            x11rb::rust_connection::RustConnection::connect(Some(desk.xvfb.display())).unwrap();
+        let root = x11rb::connection::Connection::setup(&conn).roots[screen].root;
+        let p = conn.query_pointer(root).unwrap().reply().unwrap();
+        (p.root_x, p.root_y)
+    };
+    let before = pointer();
+    let mut probe = desk.probe().await;
+    probe
+        .next_frame(Duration::from_secs(10))
+        .await
+        .expect("a view-only viewer still sees the screen");
+    let target = if before == (10, 20) {
+        (30, 40)
+    } else {
+        (10, 20)
+    };
+    probe
+        .send_mouse(Mouse::Move {
+            x: target.0,
+            y: target.1,
+        })
+        .unwrap();
+    probe.click(target.0, target.1, MouseButton::Left).unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        pointer(),
+        before,
+        "the viewer's pointer move was not injected"
+    );
+    assert!(
+        probe.ended().is_none(),
+        "input from a view-only viewer is ignored, not fatal"
+    );
+    probe.close().await;
+}
