@@ -24,8 +24,6 @@ mod upload;
 
 use std::sync::Arc;
 
-use cudarc::driver::sys::CUresult;
-
 use self::api::{EncodeApi, NvencError};
 use self::cuda::{Context, Driver, DriverError};
 use self::session::Session;
@@ -281,9 +279,11 @@ fn driver_unavailable(e: DriverError) -> Unavailable {
         }
         DriverError::Load(_) => Unavailable::NoDriver(e.to_string()),
         DriverError::Call { source, .. } => match source.code {
-            CUresult::CUDA_ERROR_SYSTEM_DRIVER_MISMATCH | CUresult::CUDA_ERROR_SYSTEM_NOT_READY => {
+            cuda::code::SYSTEM_DRIVER_MISMATCH | cuda::code::SYSTEM_NOT_READY => {
                 Unavailable::NoDriver(e.to_string())
             }
+            cuda::code::NO_DEVICE => Unavailable::NoDevice(e.to_string()),
+            // Anything else (a missing or broken device node, a newer code): no usable device.
             _ => Unavailable::NoDevice(e.to_string()),
         },
     }

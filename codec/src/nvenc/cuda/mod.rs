@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use cudarc::driver::sys::{self, CUcontext, CUdevice, CUdevice_attribute, CUdeviceptr, CUstream};
 
-pub(crate) use call::{CudaError, LoadError};
+pub(crate) use call::{CudaError, LoadError, code};
 
 use crate::Rect;
 

@@ -136,7 +136,7 @@ fn child_probe_with_nvidia_libraries() {
             report(format!("{library}: {source}"));
             assert_eq!(
                 source.code,
-                cudarc::driver::sys::CUresult::CUDA_ERROR_NO_DEVICE,
+                crate::nvenc::cuda::code::NO_DEVICE,
                 "a GPU-less machine gives CUDA_ERROR_NO_DEVICE"
             );
         }
