@@ -135,6 +135,14 @@ impl Session {
         ) else {
             return Ok(());
         };
+        // Changing the desktop's resolution is control, not viewing: view-only viewers cannot.
+        if self.active.as_ref().is_none_or(|a| a.input.is_none()) {
+            tracing::info!(
+                viewer = self.viewer,
+                "resolution change refused: the viewer may not control"
+            );
+            return Ok(());
+        }
         if let Err(e) = self.agent.set_resolution(index, width, height) {
             tracing::info!(viewer = self.viewer, error = %e, "resolution change refused");
         }
