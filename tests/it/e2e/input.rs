@@ -293,6 +293,28 @@ async fn a_view_only_desktop_ignores_the_viewers_input() {
         before,
         "the viewer's pointer move was not injected"
     );
+    // Nor may it change the desktop's resolution.
+    use deskcast_protocol::message::{DisplayResolution, Message, Resolution, misc};
+    let change = DisplayResolution {
+        display: 0,
+        resolution: Some(Resolution {
+            width: 320,
+            height: 240,
+        }),
+    };
+    probe
+        .send(Message::from(misc::Union::ChangeDisplayResolution(change)))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (conn, screen) =
+        x11rb::rust_connection::RustConnection::connect(Some(desk.xvfb.display())).unwrap();
+    let root = &x11rb::connection::Connection::setup(&conn).roots[screen];
+    let size = conn.get_geometry(root.root).unwrap().reply().unwrap();
+    assert_eq!(
+        (size.width, size.height),
+        (640, 480),
+        "the resolution stays"
+    );
     assert!(
         probe.ended().is_none(),
         "input from a view-only viewer is ignored, not fatal"
