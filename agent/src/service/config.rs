@@ -489,19 +489,11 @@ fn parse(
         None => None,
     };
 
-    let rendezvous = r
-        .string("server.rendezvous", "DESKCAST_SERVER")?
-        .filter(|s| !s.is_empty());
-    if let Some(host) = &rendezvous {
-        check_host_port(host).map_err(|p| {
-            r.error(
-                "server.rendezvous",
-                "DESKCAST_SERVER",
-                p,
-                "write host or host:port, e.g. hbbs.example.com:21116".into(),
-            )
-        })?;
-    }
+    let rendezvous = r.host_port(
+        "server.rendezvous",
+        "DESKCAST_SERVER",
+        "hbbs.example.com:21116",
+    )?;
     let key = r
         .string("server.key", "DESKCAST_KEY")?
         .map(|k| k.trim().to_owned())
@@ -516,19 +508,7 @@ fn parse(
             "paste the content of id_ed25519.pub from the directory hbbs runs in".into(),
         ));
     }
-    let relay = r
-        .string("server.relay", "DESKCAST_RELAY")?
-        .filter(|s| !s.is_empty());
-    if let Some(host) = &relay {
-        check_host_port(host).map_err(|p| {
-            r.error(
-                "server.relay",
-                "DESKCAST_RELAY",
-                p,
-                "write host or host:port, e.g. hbbr.example.com:21117".into(),
-            )
-        })?;
-    }
+    let relay = r.host_port("server.relay", "DESKCAST_RELAY", "hbbr.example.com:21117")?;
     let allow_insecure = r
         .bool("server.allow_insecure", "DESKCAST_ALLOW_INSECURE")?
         .unwrap_or(false);
@@ -650,6 +630,27 @@ impl Reader<'_> {
                 )
             }),
         }
+    }
+
+    /// An optional `host[:port]` setting; empty means unset.
+    fn host_port(
+        &self,
+        field: &str,
+        var: &str,
+        example: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let value = self.string(field, var)?.filter(|s| !s.is_empty());
+        if let Some(host) = &value {
+            check_host_port(host).map_err(|p| {
+                self.error(
+                    field,
+                    var,
+                    p,
+                    format!("write host or host:port, e.g. {example}"),
+                )
+            })?;
+        }
+        Ok(value)
     }
 
     fn bool(&self, field: &str, var: &str) -> Result<Option<bool>, ConfigError> {
