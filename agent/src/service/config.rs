@@ -26,7 +26,7 @@ pub const DEFAULT_DIRECT_PORT: u16 = 21118;
 pub const DEFAULT_RENDEZVOUS_PORT: u16 = 21116;
 /// The alphabet RustDesk uses for salts and challenges; generated passwords use it too because it
 /// has no look-alike characters.
-const ALPHABET: &[u8] = b"23456789abcdefghijkmnopqrstuvwxyz";
+const ALPHABET: &[u8] = deskcast_protocol::login::TOKEN_ALPHABET;
 const SALT_LEN: usize = 32;
 const PASSWORD_LEN: usize = 10;
 
@@ -448,11 +448,7 @@ fn fill_identity(doc: &mut DocumentMut, report: &mut LoadReport) -> bool {
 
 /// SHA256(password ‖ salt): what the file stores instead of the password.
 pub fn password_hash(password: &str, salt: &str) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(password.as_bytes());
-    h.update(salt.as_bytes());
-    h.finalize().into()
+    deskcast_protocol::login::h1(password, salt)
 }
 
 fn parse(
