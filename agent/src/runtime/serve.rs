@@ -21,6 +21,9 @@ use crate::session::{self, Transport};
 
 /// How long connecting to hbbs or hbbr may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most sessions at once, logged in or not: more are refused at once, so a flood of
+/// connections cannot exhaust the agent.
+const MAX_SESSIONS: usize = 64;
 /// Registration interval: shorter than RustDesk's 15 s so that a restarted hbbs knows the
 /// agent again within seconds (one small datagram each time).
 const REG_INTERVAL: Duration = Duration::from_secs(5);
@@ -117,6 +120,11 @@ struct Spawner {
 
 impl Spawner {
     fn session(&self, stream: TcpStream, peer: SocketAddr, transport: Transport) {
+        if self.viewers.load(Ordering::Relaxed) >= MAX_SESSIONS {
+            tracing::warn!(%peer, "refusing a connection: {MAX_SESSIONS} sessions are open");
+            drop(stream);
+            return;
+        }
         let this = self.clone();
         tokio::spawn(async move {
             let n = this.viewers.fetch_add(1, Ordering::Relaxed) + 1;
