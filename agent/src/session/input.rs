@@ -12,7 +12,7 @@
 //!   characters, holding Ctrl/Alt/Meta from `modifiers` around them for shortcuts. Lock keys
 //!   listed in `modifiers` are brought in step before non-lock keys.
 
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::time::Instant;
 
 use deskcast_protocol::message::{KeyEvent, MouseEvent, key_event};
@@ -38,6 +38,9 @@ const KEYCODE_NUM_LOCK: u32 = 77;
 /// Keyboard modes (spec §7.2).
 const MODE_LEGACY: i32 = 0;
 const MODE_TRANSLATE: i32 = 2;
+/// Input events waiting for the X server; a viewer that sends faster than XTEST takes them
+/// loses the excess instead of growing memory.
+const QUEUE: usize = 1024;
 /// The largest relative move honoured (spec §7.1).
 const MAX_RELATIVE: i32 = 10_000;
 
@@ -51,14 +54,14 @@ enum Command {
 /// The session's end of its input thread.
 #[derive(Debug)]
 pub struct InputHandle {
-    tx: Sender<Command>,
+    tx: SyncSender<Command>,
 }
 
 impl InputHandle {
     /// Connects an injector and starts the thread.
     pub fn spawn(agent: &Agent) -> Result<Self, X11Error> {
         let injector = Injector::new(&agent.x)?;
-        let (tx, rx) = channel();
+        let (tx, rx) = sync_channel(QUEUE);
         std::thread::Builder::new()
             .name("deskcast-input".into())
             .spawn(move || run(injector, &rx))
@@ -67,19 +70,27 @@ impl InputHandle {
     }
 }
 
+impl InputHandle {
+    fn send(&self, command: Command) {
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(command) {
+            tracing::debug!("input queue full: event dropped");
+        }
+    }
+}
+
 impl Active {
     /// A mouse event from the viewer.
     pub(crate) fn input_mouse(&mut self, event: MouseEvent) {
         if let Some(input) = &self.input {
             self.last_input = Some(Instant::now());
-            let _ = input.tx.send(Command::Mouse(event));
+            input.send(Command::Mouse(event));
         }
     }
 
     /// A key event from the viewer.
     pub(crate) fn input_key(&mut self, event: KeyEvent) {
         if let Some(input) = &self.input {
-            let _ = input.tx.send(Command::Key(event));
+            input.send(Command::Key(event));
         }
     }
 }
