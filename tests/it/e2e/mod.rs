@@ -5,7 +5,7 @@
 mod input;
 mod login;
 mod servers;
-mod video;
+pub(crate) mod video;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
