@@ -2,6 +2,7 @@
 //! server and reached through a relay by the deskcast probe — the loopback test servers, or
 //! under `cargo xtask interop` real hbbs/hbbr.
 
+mod audio;
 mod input;
 mod login;
 mod servers;

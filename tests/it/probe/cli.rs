@@ -1,6 +1,6 @@
 //! The `deskcast probe` command against the real agent: its JSON report, its frame dumps
 //! (checked with FFmpeg as an independent PNG reader against the X screen), its actions, and its
-//! failures.
+//! failures; and the desktop audio it reports.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -195,4 +195,72 @@ async fn the_command_fails_clearly() {
     assert!(!success);
     let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(report["error"], "ID does not exist");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_reports_the_desktop_audio() {
+    use deskcast_testkit::tone::sine_stereo;
+    use deskcast_testkit::{Player, PulseServer};
+
+    let pulse = PulseServer::start();
+    let desk = Desk::start_with(320, 240, &[("DESKCAST_AUDIO_SERVER", &pulse.address())]).await;
+    let mut player = Player::start(&pulse, Duration::from_millis(50));
+    player.write(&sine_stereo(440.0, 0.5, 48_000, 48_000 * 10));
+    // An idle null sink renders up to 2 s ahead; sound that starts meanwhile (and a recording
+    // that joins) waits until that block is due. Wait it out, so the runs hear the tone.
+    assert!(
+        eventually(Duration::from_secs(5), || sink_latency_us(&pulse) < 100_000).await,
+        "the null sink stays {} µs ahead",
+        sink_latency_us(&pulse)
+    );
+    let mut args = args(&desk, PASSWORD);
+    args.frames = None;
+    args.seconds = Some(1.5);
+
+    let (success, out, err) = probe(&args, "").await;
+    assert!(success, "stdout: {out}\nstderr: {err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let audio = &report["summary"]["audio"];
+    assert_eq!(
+        audio["format"],
+        serde_json::json!({ "sample_rate": 48_000, "channels": 2 })
+    );
+    // A second and a half of a tone is 150 packets of 10 ms; allow for the start.
+    let packets = audio["packets"].as_u64().expect("packets");
+    assert!(packets >= 50, "{audio}");
+    assert!(audio["kbps"].as_f64().expect("kbps") > 0.0, "{audio}");
+    assert_eq!(audio["decode_errors"], 0);
+
+    args.json = false;
+    let (success, out, err) = probe(&args, "").await;
+    assert!(success, "stdout: {out}\nstderr: {err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("audio: ") && l.contains("Opus packets (48000 Hz, 2 ch)")),
+        "{out}"
+    );
+
+    args.json = true;
+    args.no_audio = true;
+    let (success, out, err) = probe(&args, "").await;
+    assert!(success, "stdout: {out}\nstderr: {err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert!(report["summary"]["audio"]["format"].is_null(), "{out}");
+    assert_eq!(report["summary"]["audio"]["packets"], 0);
+}
+
+/// How far ahead the default (null) sink has rendered, by `pactl`.
+fn sink_latency_us(pulse: &deskcast_testkit::PulseServer) -> u64 {
+    let out = pulse
+        .command(deskcast_testkit::require_tool("pactl", "pulseaudio-utils"))
+        .args(["list", "sinks"])
+        .output()
+        .expect("run pactl");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|line| {
+            let value = line.trim().strip_prefix("Latency: ")?;
+            value.split(' ').next()?.parse().ok()
+        })
+        .unwrap_or(u64::MAX)
 }
