@@ -1,5 +1,5 @@
-//! `deskcast probe`: connect to an agent like a RustDesk client, watch the video for a while
-//! and report frame rate, bitrate and latency. The work is in [`crate::probe`]; this module
+//! `deskcast probe`: connect to an agent like a RustDesk client, watch the video (and listen to
+//! the desktop audio) for a while and report frame rate, bitrate, latency and audio packets. The work is in [`crate::probe`]; this module
 //! parses options, drives a run and words the report.
 
 use std::fmt::Write as _;
@@ -12,7 +12,8 @@ use deskcast_codec::Codec;
 use serde::Serialize;
 
 use crate::probe::{
-    Error, Frame, MouseButton, Probe, ProbeConfig, Route, SessionSecurity, Summary, png,
+    AudioSummary, Error, Frame, MouseButton, Probe, ProbeConfig, Route, SessionSecurity, Summary,
+    png,
 };
 
 /// How long a run watches without `--seconds` or `--frames`.
@@ -70,6 +71,9 @@ pub struct Args {
     /// Fail unless the session is end-to-end encrypted.
     #[arg(long)]
     pub require_encryption: bool,
+    /// Do not ask for the desktop audio.
+    #[arg(long)]
+    pub no_audio: bool,
     /// Print one JSON object at the end instead of text.
     #[arg(long)]
     pub json: bool,
@@ -115,8 +119,8 @@ fn parse_point(text: &str) -> Result<(i32, i32), String> {
 
 /// Runs the probe and writes its report to `out` (JSON with `--json`), or the reason it could
 /// not run to `err` (and, with `--json`, as `{"error": …}` to `out`). The exit code is
-/// non-zero when it could not connect or log in, when no frame was decoded, or when a frame
-/// failed to decode.
+/// non-zero when it could not connect or log in, when no frame was decoded, or when a frame or
+/// an audio packet failed to decode.
 pub fn run(
     args: &Args,
     stdin: &mut dyn BufRead,
@@ -190,6 +194,9 @@ fn config(args: &Args, stdin: &mut dyn BufRead) -> Result<ProbeConfig, Error> {
         config = config.prefer(codec.into());
     }
     config.require_encryption = args.require_encryption;
+    config.audio = !args.no_audio;
+    // Audio is decoded and counted, not kept.
+    config.audio_queue = 0;
     config.keep_pictures = args.dump.is_some();
     // Without dumping, frames are only counted; keep a few for the per-frame lines.
     config.frame_queue = 64;
@@ -279,6 +286,10 @@ async fn watch(args: &Args, config: ProbeConfig, out: &mut dyn Write) -> Result<
         None if summary.decode_errors > 0 => {
             Some(format!("{} frames failed to decode", summary.decode_errors))
         }
+        None if summary.audio.decode_errors > 0 => Some(format!(
+            "{} audio packets failed to decode",
+            summary.audio.decode_errors
+        )),
         None => None,
     };
     Ok(Report {
@@ -367,6 +378,21 @@ fn frame_line(frame: &Frame) -> String {
     line
 }
 
+fn audio_line(audio: &AudioSummary) -> String {
+    match audio.format {
+        None => "audio: none (the agent announced no audio)".to_owned(),
+        Some(format) => format!(
+            "audio: {} Opus packets ({} Hz, {} ch) in {:.2} s: {:.0} kbit/s, {} failed to decode",
+            audio.packets,
+            format.sample_rate,
+            format.channels,
+            audio.seconds,
+            audio.kbps,
+            audio.decode_errors
+        ),
+    }
+}
+
 fn report_text(report: &Report) -> String {
     let s = &report.summary;
     let mut out = String::new();
@@ -415,6 +441,7 @@ fn report_text(report: &Report) -> String {
             p.median_ms, p.p99_ms
         );
     }
+    let _ = writeln!(out, "{}", audio_line(&s.audio));
     let _ = writeln!(out, "decode errors: {}", s.decode_errors);
     for error in &s.errors {
         let _ = writeln!(out, "  {error}");

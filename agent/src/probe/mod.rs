@@ -1,25 +1,30 @@
 //! `deskcast probe`: a headless RustDesk-compatible client, as a library. It dials an agent by
 //! ID through a rendezvous server and a relay (or directly by address), runs the client side
-//! of the handshake and login, then receives, decodes and measures the video while it answers
-//! the agent's heartbeats, and injects input and clipboard text on request.
+//! of the handshake and login, then receives, decodes and measures the video and the desktop
+//! audio while it answers the agent's heartbeats, and injects input and clipboard text on
+//! request.
 //!
 //! ```text
 //! Unauthenticated::open(config) ── dial ── relay ── handshake ── Hash
-//!        └── login(password) ──▶ Probe ── next_frame / send_mouse / send_key / close
+//!        └── login(password) ──▶ Probe ── next_frame / next_audio / send_mouse / close
 //! ```
 //!
 //! [`Probe::connect`] does both steps. After login a background task (on the caller's tokio
 //! runtime) owns the connection: it echoes the agent's `TestDelay`s, sends its own once a
 //! second to measure the round trip, decodes every video frame with
 //! [`deskcast_codec::decode`] (each decoder must start at a keyframe), keeps the newest few
-//! decoded frames for [`Probe::next_frame`], and collects clipboard text.
+//! decoded frames for [`Probe::next_frame`], decodes the Opus audio (after the agent's
+//! `AudioFormat`) into PCM kept for [`Probe::next_audio`], and collects clipboard text.
 //!
 //! Latency: the probe logs in with `my_platform = "deskcast-probe"`, and a deskcast agent then
 //! stamps `EncodedVideoFrame.pts` with the capture instant on CLOCK_MONOTONIC in ms. On the
 //! same machine the probe subtracts that from its own CLOCK_MONOTONIC when a frame is decoded
 //! ([`Frame::latency`]). Stamps that cannot be this machine's clock (other machines, other
-//! agents) give no latency; the `TestDelay` round trip is reported instead.
+//! agents) give no latency; the `TestDelay` round trip is reported instead. Audio carries no
+//! capture stamp: each [`AudioPacket`] has the CLOCK_MONOTONIC instant it was decoded, so a
+//! caller that plays a sound at a known instant on the same machine can time its arrival.
 
+mod audio;
 mod conn;
 mod dial;
 mod input;
@@ -27,8 +32,9 @@ pub mod png;
 mod session;
 mod stats;
 
+pub use audio::{AUDIO_CHANNELS, AUDIO_RATE, AudioFormat, AudioPacket};
 pub use input::{Key, KeyAction, Mouse, MouseButton, clipboard_message};
-pub use stats::{Percentiles, Summary, monotonic_ms};
+pub use stats::{AudioSummary, Percentiles, Summary, monotonic_ms};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +46,8 @@ use deskcast_protocol::handshake::client::{self as handshake, ClientStart};
 use deskcast_protocol::handshake::{Established, Insecure, Security};
 use deskcast_protocol::login::{self, LoginError};
 use deskcast_protocol::message::{
-    self, ControlKey, Hash, LoginRequest, Message, OptionMessage, PeerInfo, PreferCodec,
-    SupportedDecoding, login_response,
+    self, BoolOption, ControlKey, Hash, LoginRequest, Message, OptionMessage, PeerInfo,
+    PreferCodec, SupportedDecoding, login_response,
 };
 use tokio::sync::mpsc;
 
@@ -157,6 +163,11 @@ pub struct ProbeConfig {
     pub frame_queue: usize,
     /// Copy each decoded picture into [`Frame::picture`] (off: only the numbers).
     pub keep_pictures: bool,
+    /// Ask for the desktop audio (off: the login says `disable_audio`).
+    pub audio: bool,
+    /// Decoded audio packets kept for [`Probe::next_audio`]; when full, the oldest is
+    /// dropped. 0 only counts them.
+    pub audio_queue: usize,
     /// Our display name (`LoginRequest.my_name`).
     pub my_name: String,
 }
@@ -189,6 +200,9 @@ impl ProbeConfig {
             require_encryption: false,
             frame_queue: 4,
             keep_pictures: true,
+            audio: true,
+            // Ten seconds of 10 ms packets.
+            audio_queue: 1000,
             my_name: "deskcast probe".to_owned(),
         }
     }
@@ -355,7 +369,8 @@ impl Unauthenticated {
     ///
     /// # Errors
     /// [`Error::Config`], [`Error::Connect`], [`Error::Rejected`] (e.g. "ID does not exist"),
-    /// [`Error::NoRoute`], [`Error::Timeout`], [`Error::Insecure`] or [`Error::Protocol`].
+    /// [`Error::NoRoute`], [`Error::Timeout`], [`Error::Insecure`], [`Error::Closed`] (the
+    /// agent refused the session, with its reason) or [`Error::Protocol`].
     pub async fn open(config: ProbeConfig) -> Result<Self, Error> {
         config.check()?;
         let (mut conn, security, route, username) = match &config.target {
@@ -394,6 +409,10 @@ impl Unauthenticated {
                 Some(message::message::Union::TestDelay(delay)) => {
                     session::echo_test_delay(&mut conn, delay).await?;
                 }
+                // The agent refuses the session (e.g. an unencrypted one) in its own words.
+                Some(message::message::Union::Misc(message::Misc {
+                    union: Some(message::misc::Union::CloseReason(reason)),
+                })) => return Err(Error::Closed(Some(reason))),
                 // An empty message is a handshake filler; a SignedId after we decided to go
                 // unencrypted is ignored, as RustDesk clients do (spec §4.3).
                 None | Some(message::message::Union::SignedId(_)) => {}
@@ -465,6 +484,13 @@ impl Unauthenticated {
             my_name: self.config.my_name.clone(),
             option: Some(OptionMessage {
                 supported_decoding: Some(self.config.supported_decoding()),
+                // Unset leaves audio as the agent permits, as RustDesk clients do.
+                disable_audio: if self.config.audio {
+                    BoolOption::NotSet
+                } else {
+                    BoolOption::Yes
+                }
+                .into(),
                 ..OptionMessage::default()
             }),
             session_id: self.session_id,
@@ -588,6 +614,41 @@ impl Probe {
     /// Every decoded frame kept so far, oldest first, without waiting.
     pub fn take_frames(&mut self) -> Vec<Frame> {
         self.shared.with(|state| state.frames.drain(..).collect())
+    }
+
+    /// The next decoded audio packet (the oldest one kept), waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`], or [`Error::Closed`] once the session has ended and every kept
+    /// packet was taken.
+    pub async fn next_audio(&mut self, timeout: Duration) -> Result<AudioPacket, Error> {
+        self.shared
+            .wait(timeout, "an audio packet", |state| state.audio.pop_front())
+            .await
+    }
+
+    /// Every decoded audio packet kept so far, oldest first, without waiting.
+    pub fn take_audio(&mut self) -> Vec<AudioPacket> {
+        self.shared.with(|state| state.audio.drain(..).collect())
+    }
+
+    /// The audio format the agent announced, once it has.
+    #[must_use]
+    pub fn audio_format(&self) -> Option<AudioFormat> {
+        self.shared.with(|state| state.stats.audio_format)
+    }
+
+    /// Turns the desktop audio on or off, as a client's mute does (`Misc.option` with
+    /// `disable_audio`).
+    ///
+    /// # Errors
+    /// [`Error::Closed`] when the session has ended.
+    pub fn set_audio(&self, on: bool) -> Result<(), Error> {
+        let option = OptionMessage {
+            disable_audio: if on { BoolOption::No } else { BoolOption::Yes }.into(),
+            ..OptionMessage::default()
+        };
+        self.send(message::misc::Union::Option(option).into())
     }
 
     /// The next clipboard text the agent sent, waiting up to `timeout`.

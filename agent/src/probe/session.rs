@@ -1,6 +1,6 @@
 //! The logged-in session's background task: it owns the connection, answers and sends
-//! heartbeats, decodes video, collects clipboard text, and sends what the [`super::Probe`]
-//! handle asks it to.
+//! heartbeats, decodes video and audio, collects clipboard text, and sends what the
+//! [`super::Probe`] handle asks it to.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Read as _;
@@ -15,6 +15,7 @@ use deskcast_protocol::message::{
 };
 use tokio::sync::{Notify, mpsc, oneshot};
 
+use super::audio::{AudioPacket, AudioReceiver};
 use super::conn::Conn;
 use super::stats::{Stats, monotonic_ms};
 use super::{Error, Frame, ProbeConfig};
@@ -43,6 +44,7 @@ pub(super) enum Command {
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) frames: VecDeque<Frame>,
+    pub(super) audio: VecDeque<AudioPacket>,
     pub(super) clipboard: VecDeque<String>,
     pub(super) stats: Stats,
     /// Set when the session has ended: the agent's close reason or what broke it.
@@ -110,6 +112,8 @@ pub(super) fn spawn(
         shared: Arc::clone(&shared),
         decoders: HashMap::new(),
         frame_queue: config.frame_queue,
+        audio: AudioReceiver::new(),
+        audio_queue: config.audio_queue,
         keep_pictures: config.keep_pictures,
         next_index: 0,
         ping_outstanding: false,
@@ -138,6 +142,8 @@ struct Task {
     shared: Arc<Shared>,
     decoders: HashMap<i32, DisplayDecoder>,
     frame_queue: usize,
+    audio: AudioReceiver,
+    audio_queue: usize,
     keep_pictures: bool,
     next_index: u64,
     ping_outstanding: bool,
@@ -207,6 +213,10 @@ impl Task {
         use message::message::Union as M;
         match message.union {
             Some(M::VideoFrame(frame)) => self.video(frame).await,
+            Some(M::AudioFrame(frame)) => {
+                self.audio_packet(&frame.data);
+                Ok(())
+            }
             Some(M::TestDelay(delay)) if delay.from_client => {
                 // Our own, echoed.
                 self.ping_outstanding = false;
@@ -218,7 +228,10 @@ impl Task {
             }
             Some(M::TestDelay(delay)) => {
                 let last = delay.last_delay;
-                self.shared.update(|s| s.stats.agent_rtt_ms = Some(last));
+                self.shared.update(|s| {
+                    s.stats.agent_rtt_ms = Some(last);
+                    s.stats.heartbeats += 1;
+                });
                 echo_test_delay(&mut self.conn, delay).await
             }
             Some(M::Clipboard(clipboard)) => {
@@ -240,6 +253,13 @@ impl Task {
                 // A display switch resets that display's decoder (spec §9.2).
                 Some(message::misc::Union::SwitchDisplay(switch)) => {
                     self.decoders.remove(&switch.display);
+                    Ok(())
+                }
+                Some(message::misc::Union::AudioFormat(format)) => {
+                    match self.audio.start(&format) {
+                        Ok(format) => self.shared.update(|s| s.stats.audio_format = Some(format)),
+                        Err(error) => self.shared.update(|s| s.stats.audio_error(error)),
+                    }
                     Ok(())
                 }
                 _ => Ok(()),
@@ -364,6 +384,29 @@ impl Task {
             s.frames.push_back(frame);
         });
         Ok(())
+    }
+
+    /// Decodes one `AudioFrame` and keeps it for [`super::Probe::next_audio`].
+    fn audio_packet(&mut self, data: &[u8]) {
+        let packet = match self.audio.decode(data) {
+            Ok(packet) => packet,
+            Err(error) => {
+                self.shared.update(|s| s.stats.audio_error(error));
+                return;
+            }
+        };
+        let queue = self.audio_queue;
+        self.shared.update(|s| {
+            s.stats.audio_packet(Instant::now(), packet.encoded_bytes);
+            if queue == 0 {
+                return;
+            }
+            if s.audio.len() == queue {
+                s.audio.pop_front();
+                s.stats.audio_dropped += 1;
+            }
+            s.audio.push_back(packet);
+        });
     }
 
     fn clipboard(&mut self, clipboard: &Clipboard) {

@@ -1,10 +1,12 @@
-//! What the probe measures: frame rate, bitrate, capture→decoded latency, round trips and
-//! decode errors.
+//! What the probe measures: frame rate, bitrate, capture→decoded latency, round trips, decode
+//! errors, and the audio stream's packets and bitrate.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+
+use super::audio::AudioFormat;
 
 /// Samples kept per series; older ones are dropped, so a long run stays bounded.
 const MAX_SAMPLES: usize = 100_000;
@@ -78,14 +80,39 @@ pub struct Summary {
     pub rtt: Option<Percentiles>,
     /// The last round trip the agent measured and reported (`TestDelay.last_delay`), ms.
     pub agent_rtt_ms: Option<u32>,
+    /// The agent's `TestDelay`s received and echoed.
+    pub heartbeats: u64,
     /// Time spent decoding a frame.
     pub decode: Option<Percentiles>,
     /// Frames that could not be decoded (including inter frames with no keyframe before).
     pub decode_errors: u64,
     /// Decoded frames the caller did not take before newer ones pushed them out.
     pub dropped: u64,
-    /// The first few decode errors, as text.
+    /// The first few decode errors (video and audio), as text.
     pub errors: Vec<String>,
+    /// Desktop audio.
+    pub audio: AudioSummary,
+}
+
+/// What the probe received of the desktop audio.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct AudioSummary {
+    /// The last format the agent announced; `None` when it sent no audio.
+    pub format: Option<AudioFormat>,
+    /// Opus packets decoded.
+    pub packets: u64,
+    /// Their encoded bytes.
+    pub encoded_bytes: u64,
+    /// Seconds from the first decoded packet to the last.
+    pub seconds: f64,
+    /// Audio bitrate over that time, kbit/s (0 with fewer than two packets). The agent sends
+    /// nothing during long silences, so this is below the encoder's rate when there were some.
+    pub kbps: f64,
+    /// Packets that could not be decoded (including those before any `AudioFormat`).
+    pub decode_errors: u64,
+    /// Decoded packets the caller did not take before newer ones pushed them out.
+    pub dropped: u64,
 }
 
 /// The running tally behind [`Summary`].
@@ -100,9 +127,17 @@ pub(super) struct Stats {
     rtt: VecDeque<f64>,
     decode: VecDeque<f64>,
     pub(super) agent_rtt_ms: Option<u32>,
+    pub(super) heartbeats: u64,
     pub(super) decode_errors: u64,
     pub(super) dropped: u64,
     errors: Vec<String>,
+    pub(super) audio_format: Option<AudioFormat>,
+    audio_packets: u64,
+    audio_bytes: u64,
+    audio_first: Option<Instant>,
+    audio_last: Option<Instant>,
+    audio_errors: u64,
+    pub(super) audio_dropped: u64,
 }
 
 impl Stats {
@@ -134,23 +169,35 @@ impl Stats {
         }
     }
 
+    /// Counts one decoded audio packet.
+    pub(super) fn audio_packet(&mut self, at: Instant, bytes: usize) {
+        self.audio_packets += 1;
+        self.audio_bytes += bytes as u64;
+        self.audio_first.get_or_insert(at);
+        self.audio_last = Some(at);
+    }
+
+    /// Counts an audio packet that failed to decode.
+    pub(super) fn audio_error(&mut self, text: String) {
+        self.audio_errors += 1;
+        if self.errors.len() < MAX_ERRORS {
+            self.errors.push(format!("audio: {text}"));
+        }
+    }
+
     /// Records a round trip of the probe's own `TestDelay`.
     pub(super) fn rtt(&mut self, rtt_ms: f64) {
         push(&mut self.rtt, rtt_ms);
     }
 
     pub(super) fn summary(&self) -> Summary {
-        let seconds = match (self.first, self.last) {
-            (Some(first), Some(last)) => (last - first).as_secs_f64(),
-            _ => 0.0,
-        };
-        let (fps, kbps) = if self.frames >= 2 && seconds > 0.0 {
-            // The first frame opens the interval, so it counts for neither rate.
-            let bits = self.encoded_bytes as f64 * 8.0;
-            ((self.frames - 1) as f64 / seconds, bits / seconds / 1000.0)
-        } else {
-            (0.0, 0.0)
-        };
+        let (seconds, fps, kbps) = rates(self.first, self.last, self.frames, self.encoded_bytes);
+        let (audio_seconds, _, audio_kbps) = rates(
+            self.audio_first,
+            self.audio_last,
+            self.audio_packets,
+            self.audio_bytes,
+        );
         Summary {
             frames: self.frames,
             keyframes: self.keyframes,
@@ -161,12 +208,40 @@ impl Stats {
             latency: Percentiles::of(&self.latency),
             rtt: Percentiles::of(&self.rtt),
             agent_rtt_ms: self.agent_rtt_ms,
+            heartbeats: self.heartbeats,
             decode: Percentiles::of(&self.decode),
             decode_errors: self.decode_errors,
             dropped: self.dropped,
             errors: self.errors.clone(),
+            audio: AudioSummary {
+                format: self.audio_format,
+                packets: self.audio_packets,
+                encoded_bytes: self.audio_bytes,
+                seconds: audio_seconds,
+                kbps: audio_kbps,
+                decode_errors: self.audio_errors,
+                dropped: self.audio_dropped,
+            },
         }
     }
+}
+
+/// Seconds from the first to the last of `count` items of `bytes` in all, the items per second
+/// (the first opens the interval, so it does not count) and kbit/s.
+fn rates(first: Option<Instant>, last: Option<Instant>, count: u64, bytes: u64) -> (f64, f64, f64) {
+    let seconds = match (first, last) {
+        (Some(first), Some(last)) => (last - first).as_secs_f64(),
+        _ => 0.0,
+    };
+    if count < 2 || seconds <= 0.0 {
+        return (seconds, 0.0, 0.0);
+    }
+    let bits = bytes as f64 * 8.0;
+    (
+        seconds,
+        (count - 1) as f64 / seconds,
+        bits / seconds / 1000.0,
+    )
 }
 
 fn push(samples: &mut VecDeque<f64>, value: f64) {

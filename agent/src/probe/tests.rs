@@ -1,9 +1,11 @@
-//! Unit tests of the probe's pure parts: statistics, input encoding, login announcements.
-//! The probe against real sockets is tested in `tests/it/probe`.
+//! Unit tests of the probe's pure parts: statistics, input encoding, login announcements, and
+//! the audio decoder against libopus's encoder. The probe against real sockets is tested in
+//! `tests/it/probe` and `tests/it/e2e`.
 
 use deskcast_codec::Codec;
 use deskcast_protocol::message::{self, ControlKey, KeyboardMode, PreferCodec, key_event};
 
+use super::audio::AudioReceiver;
 use super::png::{adler32, crc32};
 use super::stats::{Percentiles, Stats};
 use super::{Key, KeyAction, Mouse, MouseButton, ProbeConfig};
@@ -147,4 +149,65 @@ fn png_checksums_match_their_standard_check_values() {
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
     assert_eq!(adler32(b"123456789"), 0x091E_01DE);
     assert_eq!(adler32(b""), 1);
+}
+
+#[test]
+fn audio_rates_count_the_intervals_between_packets() {
+    let mut stats = Stats::default();
+    let start = std::time::Instant::now();
+    // 101 packets of 120 bytes, 10 ms apart: one second, 100 intervals.
+    for i in 0..101 {
+        stats.audio_packet(start + std::time::Duration::from_millis(10 * i), 120);
+    }
+    let audio = stats.summary().audio;
+    assert_eq!((audio.packets, audio.encoded_bytes), (101, 12_120));
+    assert!((audio.seconds - 1.0).abs() < 1e-9);
+    assert!(
+        (audio.kbps - 12_120.0 * 8.0 / 1000.0).abs() < 1e-9,
+        "{}",
+        audio.kbps
+    );
+    assert_eq!(audio.format, None);
+    stats.audio_error("broken".into());
+    let summary = stats.summary();
+    assert_eq!(summary.audio.decode_errors, 1);
+    assert_eq!(summary.errors, ["audio: broken"]);
+}
+
+#[test]
+fn audio_decodes_only_after_a_format_and_stamps_each_packet() {
+    use deskcast_codec::opus::{FRAME_LEN, OpusConfig, OpusEncoder};
+    let mut encoder = OpusEncoder::new(&OpusConfig::default()).unwrap();
+    let mut packet = vec![0u8; 4000];
+    let tone: Vec<f32> = (0..FRAME_LEN)
+        .map(|i| 0.5 * ((i / 2) as f32 * 0.13).sin())
+        .collect();
+    let len = encoder.encode_f32(&tone, &mut packet).unwrap();
+    let packet = &packet[..len];
+
+    let mut receiver = AudioReceiver::new();
+    let early = receiver.decode(packet).expect_err("no AudioFormat yet");
+    assert!(early.contains("without an AudioFormat"), "{early}");
+    let odd = message::AudioFormat {
+        sample_rate: 48_000,
+        channels: 6,
+    };
+    assert!(
+        receiver.start(&odd).is_err(),
+        "Opus streams have one or two channels"
+    );
+    let format = message::AudioFormat {
+        sample_rate: 48_000,
+        channels: 2,
+    };
+    assert_eq!(receiver.start(&format).unwrap().channels, 2);
+    let before = super::monotonic_ms();
+    let first = receiver.decode(packet).unwrap();
+    let second = receiver.decode(packet).unwrap();
+    assert_eq!((first.index, second.index), (0, 1));
+    assert_eq!(first.samples.len(), FRAME_LEN);
+    assert_eq!(first.duration(), std::time::Duration::from_millis(10));
+    assert_eq!(first.encoded_bytes, len);
+    assert!(before <= first.decoded_ms && first.decoded_ms <= second.decoded_ms);
+    assert!(receiver.decode(&[]).is_err(), "an empty packet is not Opus");
 }

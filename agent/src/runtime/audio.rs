@@ -63,15 +63,20 @@ impl Drop for AudioSubscription {
 }
 
 impl AudioHub {
-    /// A hub for the sound server at `server`, or `None` (logged once) when none answers.
+    /// A hub for the sound server PulseAudio clients would find, or `None` (logged once) when
+    /// none answers.
     pub fn discover() -> Option<Arc<Self>> {
-        let server = match ServerAddress::discover() {
-            Ok(s) => s,
+        match ServerAddress::discover() {
+            Ok(server) => Self::at(server),
             Err(e) => {
                 tracing::info!(reason = %e, "no sound server: streaming video without audio");
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// A hub for the sound server at `server`, or `None` (logged once) when it does not answer.
+    pub fn at(server: ServerAddress) -> Option<Arc<Self>> {
         match crate::audio::probe(&server, Duration::from_secs(2)) {
             Ok(report) => {
                 tracing::info!(server = server.as_str(), ?report, "desktop audio available");

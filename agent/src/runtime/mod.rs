@@ -131,9 +131,9 @@ impl Agent {
             },
             audio: match (&config.audio_server, config.permissions.audio) {
                 (_, false) => None,
-                (Some(server), true) => Some(audio::AudioHub::with_server(
-                    crate::audio::ServerAddress::new(server.clone()),
-                )),
+                (Some(server), true) => {
+                    audio::AudioHub::at(crate::audio::ServerAddress::new(server.clone()))
+                }
                 (None, true) => audio::AudioHub::discover(),
             },
             next_viewer: AtomicU64::new(1),

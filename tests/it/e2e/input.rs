@@ -154,6 +154,16 @@ async fn mouse_and_keys_from_the_probe_reach_an_x_window() {
         window.text()
     );
 
+    // Two notches up are two clicks of button 4 (press and release each).
+    probe.send_mouse(Mouse::Wheel { dx: 0, dy: 2 }).unwrap();
+    let wheel_lines = || window.text().matches(", button 4,").count();
+    assert!(
+        eventually(Duration::from_secs(5), || wheel_lines() >= 4).await,
+        "the wheel reached the window:\n{}",
+        window.text()
+    );
+    assert_eq!(wheel_lines(), 4, "{}", window.text());
+
     // Focus follows the pointer here: keys go to the window under it. All three modes.
     probe.send_key(&Key::Text("hi".into()), &[]).unwrap(); // translate
     probe

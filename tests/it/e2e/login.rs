@@ -1,6 +1,8 @@
-//! Logging in through the rendezvous server and relay: the right password, a wrong one, lockout.
+//! Logging in through the rendezvous server and relay: the right password, a wrong one, lockout;
+//! a client without the server key (refused unless the desktop allows unencrypted sessions);
+//! direct IP.
 
-use deskcast::probe::{Error, Probe, Unauthenticated};
+use deskcast::probe::{Error, Probe, ProbeConfig, Route, Unauthenticated};
 use deskcast_protocol::login::LoginError;
 
 use super::{Desk, PASSWORD};
@@ -22,6 +24,12 @@ async fn the_right_password_logs_in_encrypted_with_the_real_display() {
         (800, 600)
     );
     assert!(!info.version.is_empty());
+    let relay = desk.servers.relay.to_string();
+    assert!(
+        matches!(probe.route(), Route::RelayedByAgent { relay: r, .. } if *r == relay),
+        "the agent asked for the relay it was given: {:?}",
+        probe.route()
+    );
     probe.close().await;
 }
 
@@ -42,6 +50,7 @@ async fn a_wrong_password_is_refused_then_repeated_failures_lock_out() {
         "{:?}",
         failure.error
     );
+    assert_eq!(failure.error.to_string(), "login refused: Wrong Password");
     let retry = failure
         .retry
         .expect("the agent keeps the connection for a retry");
@@ -79,6 +88,67 @@ async fn a_wrong_password_is_refused_then_repeated_failures_lock_out() {
         "{:?}",
         locked.error
     );
+    assert_eq!(
+        locked.error.to_string(),
+        "login refused: Please try 1 minute later"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_without_the_server_key_is_refused_unless_unencrypted_sessions_are_allowed() {
+    use deskcast_testkit::servers::{RendezvousOptions, TestRelay, TestRendezvous};
+    // hbbs started with an empty -k: it signs, but requires no key from clients, so a client
+    // without the key reaches the agent yet cannot check the agent's key.
+    let relay = TestRelay::start();
+    let hbbs = TestRendezvous::start_with(RendezvousOptions {
+        require_key: false,
+        ..RendezvousOptions::default().relay(relay.addr())
+    });
+    let (server, relay) = (hbbs.addr().to_string(), relay.addr().to_string());
+    let keyless = [
+        ("DESKCAST_SERVER", server.as_str()),
+        ("DESKCAST_KEY", ""),
+        ("DESKCAST_RELAY", relay.as_str()),
+    ];
+    let config = |id: &str| ProbeConfig::rendezvous(&server, "", id).password(PASSWORD);
+
+    let strict = Desk::start_with(320, 240, &keyless).await;
+    let refused = Probe::connect(config(&strict.id))
+        .await
+        .expect_err("deskcast refuses unencrypted sessions by default");
+    assert!(
+        matches!(&refused, Error::Closed(Some(reason)) if reason.contains("refuses unencrypted sessions")),
+        "the agent's own words: {refused}"
+    );
+
+    let allow = [keyless.as_slice(), &[("DESKCAST_ALLOW_INSECURE", "true")]].concat();
+    let lenient = Desk::start_with(320, 240, &allow).await;
+    let mut probe = Probe::connect(config(&lenient.id))
+        .await
+        .expect("allowed, an unencrypted session works");
+    let security = probe.security().clone();
+    assert!(!security.encrypted);
+    assert!(
+        security
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no server key")),
+        "{security:?}"
+    );
+    assert!(
+        probe
+            .next_frame(std::time::Duration::from_secs(10))
+            .await
+            .expect("video")
+            .keyframe
+    );
+    probe.close().await;
+    let mut required = config(&lenient.id);
+    required.require_encryption = true;
+    assert!(matches!(
+        Probe::connect(required).await,
+        Err(Error::Insecure(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,12 +172,16 @@ async fn direct_ip_works_without_a_rendezvous_server() {
         .direct
         .expect("direct IP is on without a rendezvous server")
         .port();
-    let config =
-        deskcast::probe::ProbeConfig::direct(&format!("127.0.0.1:{port}")).password(PASSWORD);
+    let config = ProbeConfig::direct(&format!("127.0.0.1:{port}")).password(PASSWORD);
     let mut probe = Probe::connect(config).await.expect("direct login");
     assert!(
         !probe.security().encrypted,
         "direct IP has no handshake, as in RustDesk"
+    );
+    assert!(
+        matches!(probe.route(), Route::Direct { .. }),
+        "{:?}",
+        probe.route()
     );
     let frame = probe
         .next_frame(std::time::Duration::from_secs(10))

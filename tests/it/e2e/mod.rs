@@ -2,10 +2,11 @@
 //! server and reached through a relay by the deskcast probe — the loopback test servers, or
 //! under `cargo xtask interop` real hbbs/hbbr.
 
+mod audio;
 mod input;
 mod login;
 mod servers;
-mod video;
+pub(crate) mod video;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -47,9 +47,22 @@ async fn killing_the_relay_ends_the_session_and_the_agent_serves_new_ones() {
         eventually(Duration::from_secs(10), || desk.viewers() == 0).await,
         "the session ended on the agent"
     );
+    let ended = loop {
+        match probe.next_frame(Duration::from_secs(5)).await {
+            Ok(_) => {}
+            Err(error) => break error,
+        }
+    };
     assert!(
-        probe.next_frame(Duration::from_secs(5)).await.is_err(),
-        "the probe's session ended too"
+        matches!(ended, deskcast::probe::Error::Closed(_)),
+        "the probe's session ended too, not just went quiet: {ended}"
+    );
+    assert!(probe.ended().is_some());
+    assert!(
+        probe
+            .send_mouse(deskcast::probe::Mouse::Move { x: 1, y: 1 })
+            .is_err(),
+        "nothing can be sent on an ended session"
     );
     drop(probe);
     desk.servers

@@ -9,7 +9,7 @@ use super::{Desk, eventually};
 use crate::x11::Painter;
 
 /// PSNR over B, G, R of two BGRX/BGRA images of the same size.
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
+pub(crate) fn psnr(a: &[u8], b: &[u8]) -> f64 {
     assert_eq!(a.len(), b.len());
     let (mut sum, mut n) = (0f64, 0f64);
     for (pa, pb) in a.chunks_exact(4).zip(b.chunks_exact(4)) {
@@ -28,7 +28,7 @@ fn psnr(a: &[u8], b: &[u8]) -> f64 {
 }
 
 /// A desktop-like picture: a background, windows with borders and title bars, rows of "text".
-fn draw_desktop(painter: &Painter, width: u16, height: u16) {
+pub(crate) fn draw_desktop(painter: &Painter, width: u16, height: u16) {
     painter.fill(0, 0, width, height, 0x2f4f6f);
     for (i, (x, y, w, h)) in [
         (40, 30, 300, 200),
@@ -99,6 +99,16 @@ async fn decoded_frames_match_the_screen_and_a_static_screen_sends_nothing() {
         );
         let stats = probe.close().await;
         assert!(stats.frames >= 1);
+        assert_eq!(
+            (stats.keyframes, stats.decode_errors),
+            (1, 0),
+            "{codec}: {stats:?}"
+        );
+        assert_eq!(
+            stats.latency.map(|l| l.samples as u64),
+            Some(stats.frames),
+            "{codec}: every frame's capture is stamped"
+        );
     }
 }
 
