@@ -3,5 +3,6 @@
 mod audio;
 mod doctor;
 mod e2e;
+mod encode_stream;
 mod pipeline;
 mod x11;

@@ -12,6 +12,7 @@
 //! scores it against the re-rendered scene frames; [`report`] writes Markdown and SVG under
 //! `target/bench-report/` (or `--out`).
 
+mod agent;
 mod deskcast;
 mod harness;
 mod machine;
@@ -38,7 +39,8 @@ usage: cargo xtask bench [options]
 options:
   --quick            2 s windows after 1.5 s of warm-up (default: 5 s after 2 s)
   --scenes a,b       scenes to run (default: all; see `deskcast-scene list`)
-  --pipelines a,b    pipelines to run (ffmpeg-x264, ffmpeg-vp9, gst-x264, ffmpeg-nvenc, deskcast)
+  --pipelines a,b    pipelines to run (ffmpeg-x264, ffmpeg-vp9, gst-x264, ffmpeg-nvenc,
+                     deskcast-vp9, deskcast-vp8, deskcast-h264, deskcast-nvenc-h264)
   --seconds N        measurement window per scene and pipeline
   --size WxH         screen size (default 1920x1080)
   --fps N            frame rate (default 30)

@@ -22,6 +22,8 @@ pub(crate) struct ProcSample {
     pub(crate) involuntary: u64,
     /// Peak resident set size so far (VmHWM), KiB.
     pub(crate) peak_rss_kib: u64,
+    /// Resident set size now (VmRSS), KiB.
+    pub(crate) rss_kib: u64,
 }
 
 /// What a process used between two samples.
@@ -37,6 +39,8 @@ pub(crate) struct Usage {
     pub(crate) involuntary: u64,
     /// Peak RSS at the end of the window, KiB.
     pub(crate) peak_rss_kib: u64,
+    /// RSS at the end of the window, KiB.
+    pub(crate) rss_kib: u64,
 }
 
 impl Usage {
@@ -54,6 +58,7 @@ impl Usage {
             voluntary: after.voluntary.saturating_sub(before.voluntary),
             involuntary: after.involuntary.saturating_sub(before.involuntary),
             peak_rss_kib: after.peak_rss_kib,
+            rss_kib: after.rss_kib,
         }
     }
 
@@ -80,6 +85,7 @@ pub(crate) fn sample(pid: u32) -> anyhow::Result<ProcSample> {
     let mut sample = ProcSample {
         cpu_ticks: utime + stime,
         peak_rss_kib: process.peak_rss_kib.unwrap_or(0),
+        rss_kib: process.rss_kib.unwrap_or(0),
         ..ProcSample::default()
     };
     // Each thread counts its own switches; a thread that already exited is lost (documented).
@@ -99,6 +105,7 @@ pub(crate) fn sample(pid: u32) -> anyhow::Result<ProcSample> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Status {
     pub(crate) peak_rss_kib: Option<u64>,
+    pub(crate) rss_kib: Option<u64>,
     pub(crate) voluntary: Option<u64>,
     pub(crate) involuntary: Option<u64>,
 }
@@ -131,6 +138,7 @@ pub(crate) fn parse_status(text: &str) -> Status {
         let number = value.split_whitespace().next().and_then(|v| v.parse().ok());
         match key {
             "VmHWM" => status.peak_rss_kib = number,
+            "VmRSS" => status.rss_kib = number,
             "voluntary_ctxt_switches" => status.voluntary = number,
             "nonvoluntary_ctxt_switches" => status.involuntary = number,
             _ => {}
