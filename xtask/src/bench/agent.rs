@@ -25,6 +25,8 @@ const PASSWORD: &str = "bench-only password";
 const REGISTERED: &str = "registered with the rendezvous server";
 /// How long the agent may take to register.
 const REGISTER_WITHIN: Duration = Duration::from_secs(30);
+/// The shortest window for idle measurements: a static screen's cost is a fraction of a percent.
+const MIN_IDLE_WINDOW: Duration = Duration::from_secs(10);
 
 /// The release binaries the deskcast runs need.
 #[derive(Debug, Clone)]
@@ -94,14 +96,24 @@ impl EndToEndBench {
         )
     }
 
-    /// Starts the agent on `target.display`, measures it idle (a whole window when
-    /// `idle_window`, else only its RSS), then while the probe watches.
+    /// Starts the agent on `target.display`, measures it idle (over a window of at least 10 s
+    /// when `idle`, else only its RSS), then while the probe watches (again over at least 10 s
+    /// when `idle`: that is the viewer on a static screen).
     pub(crate) fn run(
         &self,
         target: &Target<'_>,
         codec: &str,
-        idle_window: bool,
+        idle: bool,
     ) -> anyhow::Result<EndToEnd> {
+        let window = if idle {
+            target.window.max(MIN_IDLE_WINDOW)
+        } else {
+            target.window
+        };
+        let target = &Target {
+            window,
+            ..target.clone()
+        };
         let mut servers = self.servers.borrow_mut();
         if servers.is_none() {
             let dir = target
@@ -115,7 +127,7 @@ impl EndToEndBench {
         let agent = AgentProcess::start(&self.binaries.deskcast, servers, target)?;
         std::thread::sleep(Duration::from_secs(1));
         let rss_idle_kib = procfs::sample(agent.pid())?.rss_kib;
-        let idle = if idle_window {
+        let idle = if idle {
             Some(procfs::measure_idle(agent.pid(), target.window)?)
         } else {
             None

@@ -90,6 +90,8 @@ pub(crate) fn all(binaries: Option<Binaries>) -> Vec<Box<dyn Pipeline>> {
             (Some(_), Ok(map)) => match map.get(&(backend.to_owned(), codec.to_owned())) {
                 Some(None) => Availability::Ready,
                 Some(Some(reason)) if backend == "nvenc" => {
+                    // Keep the reason short: drop the list of library names tried.
+                    let reason = reason.split(" (tried").next().unwrap_or(reason);
                     Availability::Missing(format!("not measured: no NVENC ({reason})"))
                 }
                 Some(Some(reason)) => Availability::Missing(format!("not measured: {reason}")),

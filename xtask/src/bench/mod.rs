@@ -189,10 +189,11 @@ fn idle(args: &[String]) -> anyhow::Result<()> {
     }
     let usage = procfs::measure_idle(pid, Duration::from_secs_f64(seconds))?;
     println!(
-        "process {pid} over {:.1} s: {:.3} CPU s ({:.2} % of a core), {} voluntary + {} involuntary context switches ({:.1} wake-ups/s), peak RSS {} KiB",
+        "process {pid} over {:.1} s: {:.3} CPU s ({:.2} % of a core; {:.3} % by schedstat), {} voluntary + {} involuntary context switches ({:.1} wake-ups/s), peak RSS {} KiB",
         usage.seconds,
         usage.cpu_seconds,
         usage.core_percent(),
+        usage.precise_core_percent(),
         usage.voluntary,
         usage.involuntary,
         usage.wakeups_per_second(),

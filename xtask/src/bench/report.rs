@@ -281,13 +281,15 @@ fn ratios(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## deskcast ÷ peer, pair by pair\n");
     let _ = writeln!(
         md,
-        "Per scene: CPU per frame and bitrate as ratios (below 1 means deskcast uses less), PSNR \
-         as a difference in dB (above 0 means deskcast looks better), screen → packet median as a \
-         ratio.\n"
+        "Per scene: CPU per frame, CPU per second and bitrate as ratios (below 1 means deskcast \
+         uses less), PSNR as a difference in dB (above 0 means deskcast looks better), screen → \
+         packet median as a ratio. deskcast encodes only when the screen changed, so where a \
+         scene changes less often than the frame rate its CPU per second falls further than its \
+         CPU per frame.\n"
     );
     let _ = writeln!(
         md,
-        "| deskcast | Peer | Scene | CPU/frame | Bitrate | ΔPSNR dB | Latency median |\n|---|---|---|---|---|---|---|"
+        "| deskcast | Peer | Scene | CPU/frame | CPU/s | Bitrate | ΔPSNR dB | Latency median |\n|---|---|---|---|---|---|---|---|"
     );
     for desk in r
         .deskcast_pipelines()
@@ -300,7 +302,7 @@ fn ratios(md: &mut String, r: &Report) {
             for (scene, _) in &r.scenes {
                 let cells = match (r.find(scene, &desk.id), r.find(scene, &peer.id)) {
                     (Some(d), Some(p)) => ratio_cells(d, p),
-                    _ => ["—".to_owned(), "—".into(), "—".into(), "—".into()],
+                    _ => std::array::from_fn(|_| "—".to_owned()),
                 };
                 let _ = writeln!(
                     md,
@@ -315,7 +317,7 @@ fn ratios(md: &mut String, r: &Report) {
     md.push('\n');
 }
 
-fn ratio_cells(d: &Measured, p: &Measured) -> [String; 4] {
+fn ratio_cells(d: &Measured, p: &Measured) -> [String; 5] {
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
         _ => "—".to_owned(),
@@ -324,6 +326,7 @@ fn ratio_cells(d: &Measured, p: &Measured) -> [String; 4] {
     let pl = summarize(&p.latency_ms).map(|s| s.median);
     [
         ratio(d.cpu_ms_per_frame(), p.cpu_ms_per_frame()),
+        ratio(Some(d.usage.core_percent()), Some(p.usage.core_percent())),
         ratio(Some(d.bitrate_kbps()), Some(p.bitrate_kbps())),
         match (d.psnr_db, p.psnr_db) {
             (Some(a), Some(b)) => format!("{:+.1}", a - b),
@@ -338,7 +341,10 @@ fn idle(md: &mut String, r: &Report) {
     let _ = writeln!(
         md,
         "CPU and wake-ups (voluntary context switches, summed over threads) over a window, from \
-         /proc. `cargo xtask bench idle --pid PID --seconds N` measures any process the same way.\n"
+         /proc. For deskcast, CPU is the on-CPU time of its threads from schedstat (ns \
+         resolution: a tenth of a percent is less than one 10 ms tick over a 5 s window); for \
+         the peers, user + system ticks. The agent's idle windows last at least 10 s. \
+         `cargo xtask bench idle --pid PID --seconds N` measures any process.\n"
     );
     let _ = writeln!(
         md,
@@ -348,7 +354,13 @@ fn idle(md: &mut String, r: &Report) {
     let cells = |usage: Option<&super::procfs::Usage>| {
         usage.map_or_else(
             || "pending | pending".to_owned(),
-            |u| format!("{:.2} | {:.1}", u.core_percent(), u.wakeups_per_second()),
+            |u| {
+                format!(
+                    "{:.3} | {:.1}",
+                    u.precise_core_percent(),
+                    u.wakeups_per_second()
+                )
+            },
         )
     };
     let _ = writeln!(
@@ -368,9 +380,9 @@ fn idle(md: &mut String, r: &Report) {
     {
         let _ = writeln!(
             md,
-            "| {} | the agent's capture + encode thread for one subscriber, static scene | {:.2} | {:.1} |",
+            "| {} | the agent's capture + encode thread for one subscriber, static scene | {:.3} | {:.1} |",
             m.pipeline,
-            m.usage.core_percent(),
+            m.usage.precise_core_percent(),
             m.usage.wakeups_per_second()
         );
     }
@@ -438,6 +450,8 @@ fn method(md: &mut String, r: &Report) {
         "The scene player, Xvfb, the pipeline and the harness share the machine's cores, and \
          other jobs may run too (see the load average): read ratios, not absolute times.",
         "Wake-ups of threads that exited during the window are not counted.",
+        "Frames (of): a fixed-rate grabber encodes every tick; deskcast encodes only when the \
+         screen changed, so its frame count follows the scene (compare \"Changes captured\").",
         "deskcast's pipelines run `deskcast encode-stream`: the agent's own capture thread \
          (damage-driven MIT-SHM capture, the shared encoder group, latest frame wins) with one \
          subscriber writing each packet to stdout, so they are measured exactly like the peers; \
@@ -575,7 +589,7 @@ fn tsv(r: &Report) -> String {
             opt(m.heap_allocs_per_frame),
             opt(e2e_latency.map(|l| l.median)),
             opt(e2e_latency.map(|l| l.p99)),
-            opt(e2e.map(|e| e.streaming.core_percent())),
+            opt(e2e.map(|e| e.streaming.precise_core_percent())),
             e2e.map_or(String::new(), |e| e.streaming.rss_kib.to_string()),
             e2e.map_or(String::new(), |e| e.rss_idle_kib.to_string()),
         );

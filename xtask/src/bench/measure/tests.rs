@@ -88,6 +88,7 @@ fn a_run_is_summed_over_its_window_and_latency_counts_first_appearances_only() {
             involuntary: 0,
             peak_rss_kib: 2048,
             rss_kib: 2000,
+            run_seconds: 0.018,
         },
         stage_latency_ms: None,
         end_to_end: None,

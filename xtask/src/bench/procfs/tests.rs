@@ -26,6 +26,8 @@ fn status_fields_are_found_and_missing_ones_are_none() {
     assert_eq!(status.voluntary, Some(812));
     assert_eq!(status.involuntary, Some(31));
     assert_eq!(parse_status("Name:\tkthreadd\n"), Status::default());
+    assert_eq!(parse_schedstat("1234567 890 12\n"), Some(1_234_567));
+    assert_eq!(parse_schedstat(""), None);
 }
 
 #[test]
@@ -50,6 +52,10 @@ fn a_busy_child_costs_cpu_and_a_sleeping_one_wakes_up_without_it() {
     }
     let (busy_usage, napper_usage) = (busy_usage.unwrap(), napper_usage.unwrap());
     assert!(busy_usage.cpu_seconds > 0.0, "{busy_usage:?}");
+    assert!(
+        busy_usage.run_seconds > 0.1 && napper_usage.run_seconds < busy_usage.run_seconds,
+        "{busy_usage:?} vs {napper_usage:?}"
+    );
     assert!(busy_usage.peak_rss_kib > 0, "{busy_usage:?}");
     // The napping shell waits for each `sleep` child: one voluntary switch per nap at least.
     assert!(napper_usage.voluntary >= 5, "{napper_usage:?}");
@@ -75,6 +81,7 @@ fn usage_rates_follow_from_the_window() {
         involuntary: 1,
         peak_rss_kib: 10,
         rss_kib: 9,
+        run_ns: 1_000_000_000,
     };
     let after = ProcSample {
         cpu_ticks: 150,
@@ -82,10 +89,12 @@ fn usage_rates_follow_from_the_window() {
         involuntary: 2,
         peak_rss_kib: 12,
         rss_kib: 11,
+        run_ns: 1_300_000_000,
     };
     let usage = Usage::between(before, after, 2.0, 100);
     assert_eq!(usage.cpu_seconds, 0.5);
     assert_eq!(usage.core_percent(), 25.0);
     assert_eq!(usage.wakeups_per_second(), 15.0);
     assert_eq!((usage.peak_rss_kib, usage.rss_kib), (12, 11));
+    assert!((usage.precise_core_percent() - 15.0).abs() < 1e-9);
 }

@@ -102,19 +102,19 @@ fn static_goal(md: &mut String, r: &Report) {
         }
     };
     for m in desk {
-        let cpu = m.usage.core_percent();
+        let cpu = m.usage.precise_core_percent();
         values.push(format!("{}: {} frames, {cpu:.2} %", m.pipeline, m.frames));
         check(m.pipeline.clone(), Some(m.frames as u64), cpu);
     }
     if let Some(e) = agent {
-        let cpu = e.streaming.core_percent();
+        let cpu = e.streaming.precise_core_percent();
         let later = e.frames.saturating_sub(1);
         values.push(format!(
             "agent + 1 viewer: {cpu:.2} %, {later} frames after the first keyframe"
         ));
         check("agent + 1 viewer".into(), Some(later), cpu);
         if let Some(idle) = &e.idle {
-            let cpu = idle.core_percent();
+            let cpu = idle.precise_core_percent();
             values.push(format!("agent, nobody watching: {cpu:.2} %"));
             check("agent, nobody watching".into(), None, cpu);
         }
@@ -369,7 +369,8 @@ pub(super) fn end_to_end(md: &mut String, r: &Report) {
          (`deskcast-test-servers`), and `deskcast probe` logged in through the relay on the same \
          machine, decoding every frame. Capture → decoded is the probe's decode time minus the \
          agent's capture stamp (CLOCK_MONOTONIC, ms resolution), over every frame the probe \
-         decoded, the first keyframe included. Agent CPU, wake-ups and RSS are read from /proc \
+         decoded, the first keyframe included (it carries the encoder's start-up: where a scene \
+         gives fewer than a hundred frames, p99 and max are that keyframe's). Agent CPU, wake-ups and RSS are read from /proc \
          over the measurement window while the probe watches; idle RSS is taken registered, \
          before the probe connects. The agent chooses its own bitrate for the session; the probe \
          and the agent share the machine's cores with Xvfb and the scene player.\n"
@@ -393,7 +394,7 @@ pub(super) fn end_to_end(md: &mut String, r: &Report) {
                     e.fps,
                     e.kbps,
                     e.decode_errors,
-                    e.streaming.core_percent(),
+                    e.streaming.precise_core_percent(),
                     e.streaming.wakeups_per_second(),
                     e.streaming.rss_kib as f64 / 1024.0,
                     e.streaming.peak_rss_kib as f64 / 1024.0,
@@ -423,3 +424,6 @@ pub(super) fn end_to_end(md: &mut String, r: &Report) {
     }
     md.push('\n');
 }
+
+#[cfg(test)]
+mod tests;
