@@ -37,6 +37,55 @@ pub(super) fn goals(md: &mut String, r: &Report) {
     allocation_goal(md, r);
     md.push('\n');
     other_software_pairs(md, r);
+    agent_memory(md, r);
+    let _ = writeln!(
+        md,
+        "Load average (1 min) when the run started: {} — this machine is shared; the run's own \
+         processes (Xvfb, the scene player, the pipeline under test, the scorer) raise it while \
+         it runs.\n",
+        r.machine
+            .load_before
+            .split_whitespace()
+            .next()
+            .unwrap_or("unknown")
+    );
+}
+
+/// The agent's memory idle and streaming (issue 5), from the end-to-end runs.
+fn agent_memory(md: &mut String, r: &Report) {
+    let runs: Vec<&EndToEnd> = r
+        .scenes
+        .iter()
+        .filter_map(|(scene, _)| e2e_of(r, scene))
+        .collect();
+    let Some(first) = runs.first() else {
+        return;
+    };
+    let kib = |f: fn(&EndToEnd) -> u64| {
+        let values: Vec<u64> = runs.iter().map(|e| f(e)).collect();
+        (
+            values.iter().copied().min().unwrap_or(0) as f64 / 1024.0,
+            values.iter().copied().max().unwrap_or(0) as f64 / 1024.0,
+        )
+    };
+    let idle = kib(|e| e.rss_idle_kib);
+    let streaming = kib(|e| e.streaming.rss_kib);
+    let peak = kib(|e| e.streaming.peak_rss_kib);
+    let _ = writeln!(
+        md,
+        "The agent (`deskcast run`, {} at {}x{} through the relay): RSS {:.1}–{:.1} MiB \
+         registered with nobody watching, {:.1}–{:.1} MiB streaming to one viewer (peak {:.1} \
+         MiB), over {} scenes.\n",
+        first.codec.to_uppercase(),
+        r.settings.width,
+        r.settings.height,
+        idle.0,
+        idle.1,
+        streaming.0,
+        streaming.1,
+        peak.1,
+        runs.len()
+    );
 }
 
 fn row(md: &mut String, goal: &str, target: &str, value: &str, reference: &str, status: &str) {
@@ -158,7 +207,7 @@ fn pair_misses(pairs: &[(&str, f64, f64)]) -> Vec<String> {
                 ));
             }
             if *dq < 0.0 {
-                parts.push(format!("{dq:+.1} dB"));
+                parts.push(format!("{dq:+.2} dB"));
             }
             format!("{scene}: {}", parts.join(", "))
         })
@@ -202,7 +251,7 @@ fn software_goal(md: &mut String, r: &Report) {
     }
     let value = pairs
         .iter()
-        .map(|(s, ratio, dq)| format!("{s}: {ratio:.2}× the CPU, {dq:+.1} dB"))
+        .map(|(s, ratio, dq)| format!("{s}: {ratio:.2}× the CPU, {dq:+.2} dB"))
         .collect::<Vec<_>>()
         .join("; ");
     row(

@@ -159,7 +159,7 @@ fn a_missed_goal_says_by_how_much() {
     );
     // 0.6 s / 50 frames = 12 ms against 1.5 s / 150 = 10 ms, and 0.5 dB worse.
     assert!(
-        rows[1].contains("**not met**: typing: 1.20× the CPU (20 % more), -0.5 dB"),
+        rows[1].contains("**not met**: typing: 1.20× the CPU (20 % more), -0.50 dB"),
         "{}",
         rows[1]
     );
