@@ -6,6 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use deskcast::cli;
 
+/// The `alloc-count` build counts every heap allocation, for `deskcast encode-stream`.
+#[cfg(feature = "alloc-count")]
+#[global_allocator]
+static ALLOCATOR: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
 /// deskcast: stream this X11 desktop to stock RustDesk clients.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -34,6 +39,9 @@ enum Command {
     Service(cli::service::Args),
     /// Connect to an agent like a RustDesk client and measure fps, bitrate and latency.
     Probe(cli::probe::Args),
+    /// Benchmarks: capture and encode like a session, writing the stream to standard output.
+    #[command(hide = true)]
+    EncodeStream(cli::encode_stream::Args),
 }
 
 fn main() -> ExitCode {
@@ -102,7 +110,26 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             let (mut stdin, mut stderr) = (std::io::stdin().lock(), std::io::stderr());
             cli::probe::run(&args, &mut stdin, &mut stdout, &mut stderr)
         }
+        Command::EncodeStream(args) => {
+            let mut stderr = std::io::stderr();
+            cli::encode_stream::run(&args, allocation_counter(), &mut stdout, &mut stderr)?;
+            ExitCode::SUCCESS
+        }
     };
     stdout.flush()?;
     Ok(code)
+}
+
+/// Heap allocations (and reallocations) so far, in the `alloc-count` build.
+#[cfg(feature = "alloc-count")]
+fn allocation_counter() -> Option<cli::encode_stream::AllocationCounter> {
+    Some(|| {
+        let stats = ALLOCATOR.stats();
+        (stats.allocations + stats.reallocations) as u64
+    })
+}
+
+#[cfg(not(feature = "alloc-count"))]
+fn allocation_counter() -> Option<cli::encode_stream::AllocationCounter> {
+    None
 }

@@ -3,6 +3,7 @@
 mod audio;
 mod doctor;
 mod e2e;
+mod encode_stream;
 mod pipeline;
 mod probe;
 mod x11;

@@ -37,8 +37,17 @@ pub(crate) fn run(root: &Path, options: &Options, command: String) -> anyhow::Re
             })
             .collect::<anyhow::Result<_>>()?,
     };
+    let wants_deskcast = options
+        .pipelines
+        .as_ref()
+        .is_none_or(|wanted| wanted.iter().any(|id| id.starts_with("deskcast")));
+    let binaries = if wants_deskcast {
+        Some(deskcast::build(root)?)
+    } else {
+        None
+    };
     let mut all: Vec<Box<dyn Pipeline>> = peers::all();
-    all.extend(deskcast::all());
+    all.extend(deskcast::all(binaries));
     if let Some(wanted) = &options.pipelines {
         for id in wanted {
             if all.iter().all(|p| p.id() != id) {
@@ -74,7 +83,7 @@ pub(crate) fn run(root: &Path, options: &Options, command: String) -> anyhow::Re
         .iter()
         .filter(|i| i.availability != Availability::Ready)
     {
-        if let Availability::Missing(why) | Availability::Pending(why) = &info.availability {
+        if let Availability::Missing(why) = &info.availability {
             println!("bench: {}: {why}", info.id);
         }
     }

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
+use super::agent::EndToEnd;
 use super::pipeline::Run;
 use super::procfs::Usage;
 
@@ -177,7 +178,7 @@ pub(crate) struct Measured {
     pub(crate) changes_shown: usize,
     pub(crate) changes_captured: usize,
     pub(crate) stage_latency_ms: Option<Vec<f64>>,
-    pub(crate) end_to_end_ms: Option<Vec<f64>>,
+    pub(crate) end_to_end: Option<Result<EndToEnd, String>>,
     pub(crate) heap_allocs_per_frame: Option<f64>,
 }
 
@@ -265,7 +266,7 @@ pub(crate) fn evaluate(who: Who<'_>, run: &Run, play: &PlayLog, scored: &[Scored
         changes_shown,
         changes_captured: captured.len(),
         stage_latency_ms: run.stage_latency_ms.clone(),
-        end_to_end_ms: run.end_to_end_ms.clone(),
+        end_to_end: run.end_to_end.clone(),
         heap_allocs_per_frame: run.heap_allocs_per_frame,
     }
 }

@@ -12,6 +12,7 @@
 //! scores it against the re-rendered scene frames; [`report`] writes Markdown and SVG under
 //! `target/bench-report/` (or `--out`).
 
+mod agent;
 mod deskcast;
 mod harness;
 mod machine;
@@ -38,7 +39,8 @@ usage: cargo xtask bench [options]
 options:
   --quick            2 s windows after 1.5 s of warm-up (default: 5 s after 2 s)
   --scenes a,b       scenes to run (default: all; see `deskcast-scene list`)
-  --pipelines a,b    pipelines to run (ffmpeg-x264, ffmpeg-vp9, gst-x264, ffmpeg-nvenc, deskcast)
+  --pipelines a,b    pipelines to run (ffmpeg-x264, ffmpeg-vp9, gst-x264, ffmpeg-nvenc,
+                     deskcast-vp9, deskcast-vp8, deskcast-h264, deskcast-nvenc-h264)
   --seconds N        measurement window per scene and pipeline
   --size WxH         screen size (default 1920x1080)
   --fps N            frame rate (default 30)
@@ -187,10 +189,11 @@ fn idle(args: &[String]) -> anyhow::Result<()> {
     }
     let usage = procfs::measure_idle(pid, Duration::from_secs_f64(seconds))?;
     println!(
-        "process {pid} over {:.1} s: {:.3} CPU s ({:.2} % of a core), {} voluntary + {} involuntary context switches ({:.1} wake-ups/s), peak RSS {} KiB",
+        "process {pid} over {:.1} s: {:.3} CPU s ({:.2} % of a core; {:.3} % by schedstat), {} voluntary + {} involuntary context switches ({:.1} wake-ups/s), peak RSS {} KiB",
         usage.seconds,
         usage.cpu_seconds,
         usage.core_percent(),
+        usage.precise_core_percent(),
         usage.voluntary,
         usage.involuntary,
         usage.wakeups_per_second(),

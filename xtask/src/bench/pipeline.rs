@@ -10,7 +10,7 @@
 //!
 //! The peers are external processes and use [`run_process`]. deskcast's own runner implements
 //! the same trait; besides the stream it can fill the fields only it can measure
-//! ([`Run::stage_latency_ms`], [`Run::end_to_end_ms`], [`Run::heap_allocs_per_frame`]).
+//! ([`Run::stage_latency_ms`], [`Run::end_to_end`], [`Run::heap_allocs_per_frame`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use super::agent::EndToEnd;
 use super::procfs::{self, Usage};
 use super::stream::{self, Packet, Recorder, StreamFormat};
 
@@ -64,8 +65,6 @@ pub(crate) enum Availability {
     Ready,
     /// It cannot run here (the reason reads "not measured: …" in the report).
     Missing(String),
-    /// It is not written yet.
-    Pending(String),
 }
 
 /// A capture-and-encode pipeline under test.
@@ -100,8 +99,9 @@ pub(crate) struct Run {
     pub(crate) usage: Usage,
     /// deskcast only: capture → encoded packet per frame, from its own clock, ms.
     pub(crate) stage_latency_ms: Option<Vec<f64>>,
-    /// deskcast only: capture → decoded through the loopback relay with the probe client, ms.
-    pub(crate) end_to_end_ms: Option<Vec<f64>>,
+    /// deskcast only: the agent end to end — capture → decoded through the loopback relay with
+    /// the probe client, and what the agent costs streaming and idle.
+    pub(crate) end_to_end: Option<Result<EndToEnd, String>>,
     /// deskcast only: heap allocations per frame in steady state.
     pub(crate) heap_allocs_per_frame: Option<f64>,
 }
@@ -158,7 +158,7 @@ pub(crate) fn run_process(
         window_ns,
         usage,
         stage_latency_ms: None,
-        end_to_end_ms: None,
+        end_to_end: None,
         heap_allocs_per_frame: None,
     })
 }

@@ -22,6 +22,11 @@ pub(crate) struct ProcSample {
     pub(crate) involuntary: u64,
     /// Peak resident set size so far (VmHWM), KiB.
     pub(crate) peak_rss_kib: u64,
+    /// Resident set size now (VmRSS), KiB.
+    pub(crate) rss_kib: u64,
+    /// Time on a CPU summed over its living threads (schedstat), ns: finer than `cpu_ticks`, but
+    /// blind to threads that exited.
+    pub(crate) run_ns: u64,
 }
 
 /// What a process used between two samples.
@@ -37,6 +42,11 @@ pub(crate) struct Usage {
     pub(crate) involuntary: u64,
     /// Peak RSS at the end of the window, KiB.
     pub(crate) peak_rss_kib: u64,
+    /// RSS at the end of the window, KiB.
+    pub(crate) rss_kib: u64,
+    /// On-CPU seconds of the threads living at both ends of the window (ns resolution; for
+    /// idle processes, whose few percent of a core the 10 ms ticks of `cpu_seconds` blur).
+    pub(crate) run_seconds: f64,
 }
 
 impl Usage {
@@ -54,12 +64,19 @@ impl Usage {
             voluntary: after.voluntary.saturating_sub(before.voluntary),
             involuntary: after.involuntary.saturating_sub(before.involuntary),
             peak_rss_kib: after.peak_rss_kib,
+            rss_kib: after.rss_kib,
+            run_seconds: after.run_ns.saturating_sub(before.run_ns) as f64 / 1e9,
         }
     }
 
     /// CPU use as a percentage of one core.
     pub(crate) fn core_percent(&self) -> f64 {
         100.0 * self.cpu_seconds / self.seconds.max(f64::MIN_POSITIVE)
+    }
+
+    /// CPU use as a percentage of one core, from the ns-resolution on-CPU time.
+    pub(crate) fn precise_core_percent(&self) -> f64 {
+        100.0 * self.run_seconds / self.seconds.max(f64::MIN_POSITIVE)
     }
 
     /// Wake-ups (voluntary context switches) per second.
@@ -80,6 +97,7 @@ pub(crate) fn sample(pid: u32) -> anyhow::Result<ProcSample> {
     let mut sample = ProcSample {
         cpu_ticks: utime + stime,
         peak_rss_kib: process.peak_rss_kib.unwrap_or(0),
+        rss_kib: process.rss_kib.unwrap_or(0),
         ..ProcSample::default()
     };
     // Each thread counts its own switches; a thread that already exited is lost (documented).
@@ -91,6 +109,9 @@ pub(crate) fn sample(pid: u32) -> anyhow::Result<ProcSample> {
             sample.voluntary += t.voluntary.unwrap_or(0);
             sample.involuntary += t.involuntary.unwrap_or(0);
         }
+        if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+            sample.run_ns += parse_schedstat(&text).unwrap_or(0);
+        }
     }
     Ok(sample)
 }
@@ -99,6 +120,7 @@ pub(crate) fn sample(pid: u32) -> anyhow::Result<ProcSample> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct Status {
     pub(crate) peak_rss_kib: Option<u64>,
+    pub(crate) rss_kib: Option<u64>,
     pub(crate) voluntary: Option<u64>,
     pub(crate) involuntary: Option<u64>,
 }
@@ -131,12 +153,18 @@ pub(crate) fn parse_status(text: &str) -> Status {
         let number = value.split_whitespace().next().and_then(|v| v.parse().ok());
         match key {
             "VmHWM" => status.peak_rss_kib = number,
+            "VmRSS" => status.rss_kib = number,
             "voluntary_ctxt_switches" => status.voluntary = number,
             "nonvoluntary_ctxt_switches" => status.involuntary = number,
             _ => {}
         }
     }
     status
+}
+
+/// Time on a CPU, ns, from the text of /proc/PID/task/TID/schedstat (its first field).
+pub(crate) fn parse_schedstat(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
 }
 
 /// Clock ticks per second for /proc times (`getconf CLK_TCK`; 100 where that fails, which is

@@ -87,9 +87,11 @@ fn a_run_is_summed_over_its_window_and_latency_counts_first_appearances_only() {
             voluntary: 9,
             involuntary: 0,
             peak_rss_kib: 2048,
+            rss_kib: 2000,
+            run_seconds: 0.018,
         },
         stage_latency_ms: None,
-        end_to_end_ms: None,
+        end_to_end: None,
         heap_allocs_per_frame: None,
     };
     let scored = [
