@@ -89,16 +89,18 @@ fn drop_contained(rects: &mut Vec<Rect>) {
 /// Pools rectangles into at most `bands` horizontal bands by their top edge, one bounding box
 /// per band.
 fn pool_by_band(rects: &mut Vec<Rect>, bands: usize) {
+    let bands = bands.clamp(1, PAIRWISE_LIMIT);
     let top = rects.iter().map(|r| r.y).min().unwrap_or(0);
     let bottom = rects.iter().map(|r| r.y + r.height).max().unwrap_or(0);
     let band_height = (bottom - top).div_ceil(bands as u32).max(1);
-    let mut pooled: Vec<Option<Rect>> = vec![None; bands];
+    // On the stack: this runs in the capture loop, which does not allocate.
+    let mut pooled = [None::<Rect>; PAIRWISE_LIMIT];
     for r in rects.iter() {
         let band = (((r.y - top) / band_height) as usize).min(bands - 1);
         pooled[band] = Some(pooled[band].map_or(*r, |p| union(p, *r)));
     }
     rects.clear();
-    rects.extend(pooled.into_iter().flatten());
+    rects.extend(pooled.into_iter().take(bands).flatten());
 }
 
 /// The pair whose bounding box adds the least area beyond the two rectangles.
@@ -120,37 +122,57 @@ fn cheapest_pair(rects: &[Rect]) -> (usize, usize) {
 }
 
 /// A bounded set of row ranges `[start, end)`: rows of a buffer whose contents are out of date.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Kept in a fixed array, so the capture loop never allocates for it.
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Rows {
-    spans: Vec<(u32, u32)>,
+    /// Sorted, disjoint, not touching; `spans[len..]` is scratch (one spare slot for a join).
+    spans: [(u32, u32); Self::MAX_SPANS + 1],
+    len: usize,
 }
+
+impl PartialEq for Rows {
+    fn eq(&self, other: &Self) -> bool {
+        self.spans() == other.spans()
+    }
+}
+
+impl Eq for Rows {}
 
 impl Rows {
     /// At most this many spans are kept; beyond that the closest neighbours are joined.
-    const MAX_SPANS: usize = 8;
+    pub(crate) const MAX_SPANS: usize = 8;
 
     /// Adds the rows `[start, end)`.
     pub(crate) fn add(&mut self, start: u32, end: u32) {
         if end <= start {
             return;
         }
-        self.spans.push((start, end));
-        self.spans.sort_unstable();
-        let mut merged: Vec<(u32, u32)> = Vec::with_capacity(self.spans.len());
-        for &(s, e) in &self.spans {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
-            }
+        let (mut start, mut end) = (start, end);
+        // The spans that overlap or touch the new one are `first..last`; they fold into it.
+        let first = self.spans().partition_point(|&(_, e)| e < start);
+        let mut last = first;
+        while last < self.len && self.spans[last].0 <= end {
+            start = start.min(self.spans[last].0);
+            end = end.max(self.spans[last].1);
+            last += 1;
         }
-        while merged.len() > Self::MAX_SPANS {
-            let i = (0..merged.len() - 1)
-                .min_by_key(|&i| merged[i + 1].0 - merged[i].1)
+        if last == first {
+            // Nothing to fold: insert (the array has one slot beyond MAX_SPANS).
+            self.spans.copy_within(first..self.len, first + 1);
+            self.len += 1;
+        } else {
+            self.spans.copy_within(last..self.len, first + 1);
+            self.len -= last - first - 1;
+        }
+        self.spans[first] = (start, end);
+        if self.len > Self::MAX_SPANS {
+            let i = (0..self.len - 1)
+                .min_by_key(|&i| self.spans[i + 1].0 - self.spans[i].1)
                 .unwrap_or(0);
-            merged[i].1 = merged[i + 1].1;
-            merged.remove(i + 1);
+            self.spans[i].1 = self.spans[i + 1].1;
+            self.spans.copy_within(i + 2..self.len, i + 1);
+            self.len -= 1;
         }
-        self.spans = merged;
     }
 
     /// Adds the rows every rectangle touches.
@@ -162,17 +184,17 @@ impl Rows {
 
     /// The spans, sorted and disjoint.
     pub(crate) fn spans(&self) -> &[(u32, u32)] {
-        &self.spans
+        &self.spans[..self.len]
     }
 
     /// The number of rows covered.
     pub(crate) fn count(&self) -> u32 {
-        self.spans.iter().map(|(s, e)| e - s).sum()
+        self.spans().iter().map(|(s, e)| e - s).sum()
     }
 
     /// Forgets every span.
     pub(crate) fn clear(&mut self) {
-        self.spans.clear();
+        self.len = 0;
     }
 }
 

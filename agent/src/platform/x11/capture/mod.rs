@@ -8,6 +8,7 @@
 
 mod buffer;
 mod path;
+mod requests;
 
 use std::io::{Read as _, Write as _};
 use std::os::fd::AsRawFd;
@@ -21,7 +22,7 @@ use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::shm::ConnectionExt as _;
 use x11rb::protocol::xfixes::{self, ConnectionExt as _};
 use x11rb::protocol::xproto::{ConnectionExt as _, ImageFormat, ImageOrder};
-use x11rb::protocol::{Event, shm::Seg};
+use x11rb::protocol::{Event, shm, shm::Seg};
 
 use super::connection::{ConnectOptions, Connection, Readiness};
 use super::error::{Context as _, Error};
@@ -30,6 +31,7 @@ use super::screen::{Monitor, query_monitors, randr_version, root_size, select_sc
 use buffer::{Buffer, Memory};
 use deskcast_codec::{BufferId, Rect};
 use path::{Backend, Segment, candidates, make_segment};
+use requests::Opcodes;
 
 pub use buffer::CapturedFrame;
 pub use path::{BufferBacking, CapturePath, PathAttempt, PathChoice, Paths};
@@ -140,6 +142,7 @@ pub struct Capturer {
     area: Rect,
     damage: damage::Damage,
     region: xfixes::Region,
+    opcodes: Opcodes,
     damage_notified: bool,
     screen_changed: bool,
     /// Damage gathered since the last capture, frame-relative, bounded.
@@ -173,6 +176,7 @@ impl Capturer {
         x.conn
             .xfixes_create_region(region, &[])
             .ctx("CreateRegion")?;
+        let opcodes = Opcodes::query(&x.conn)?;
         let (home_tx, home_rx) = channel();
         let (wake_rx, wake_tx) = UnixStream::pair().map_err(|e| Error::os("socketpair", e))?;
         for end in [&wake_rx, &wake_tx] {
@@ -192,6 +196,7 @@ impl Capturer {
             area,
             damage,
             region,
+            opcodes,
             damage_notified: false,
             screen_changed: false,
             pending: Vec::new(),
@@ -311,7 +316,7 @@ impl Capturer {
             .ok_or_else(|| Error::odd("capture", "a free slot without its buffer"))?;
         let mut rows = Rows::default();
         if slot_valid && self.config.partial_grabs {
-            rows.clone_from(&self.slots[index].stale);
+            rows = self.slots[index].stale;
             rows.add_rects(&self.pending);
         } else {
             rows.add(0, self.area.height);
@@ -513,28 +518,32 @@ impl Capturer {
         let stride = buffer.stride;
         match (seg, &mut buffer.memory) {
             (Some(seg), Memory::Shared(_)) => {
-                let mut cookies = Vec::with_capacity(rows.spans().len());
-                for &(start, end) in rows.spans() {
+                let major = self
+                    .opcodes
+                    .shm
+                    .ok_or_else(|| Error::odd("ShmGetImage", "the server has no MIT-SHM"))?;
+                // Every span's request goes out before the first reply is awaited; the cookies
+                // live on the stack (a Rows holds at most MAX_SPANS spans).
+                let mut cookies: [Option<requests::Cookie<'_, _, shm::GetImageReply>>;
+                    Rows::MAX_SPANS] = std::array::from_fn(|_| None);
+                for (slot, &(start, end)) in cookies.iter_mut().zip(rows.spans()) {
                     let offset = u32::try_from(start as usize * stride)
                         .map_err(|_| Error::Unsupported("grab beyond 4 GiB".to_owned()))?;
-                    cookies.push(
-                        self.x
-                            .conn
-                            .shm_get_image(
-                                self.x.root(),
-                                x,
-                                coord(area.y + start)?,
-                                w,
-                                dim(end - start)?,
-                                !0,
-                                ImageFormat::Z_PIXMAP.into(),
-                                seg,
-                                offset,
-                            )
-                            .ctx("ShmGetImage")?,
+                    let bytes = requests::shm_get_image_bytes(
+                        major,
+                        self.x.root(),
+                        (x, coord(area.y + start)?),
+                        (w, dim(end - start)?),
+                        seg,
+                        offset,
                     );
+                    *slot = Some(requests::send_with_reply(
+                        &self.x.conn,
+                        &bytes,
+                        "ShmGetImage",
+                    )?);
                 }
-                for (cookie, &(start, end)) in cookies.into_iter().zip(rows.spans()) {
+                for (cookie, &(start, end)) in cookies.into_iter().flatten().zip(rows.spans()) {
                     let reply = cookie.reply().ctx("ShmGetImage")?;
                     if reply.size as usize != (end - start) as usize * stride {
                         return Err(Error::odd("ShmGetImage", format!("size {}", reply.size)));
@@ -602,27 +611,24 @@ impl Capturer {
     /// Moves the server's damage into `pending`, clipped to the area and bounded.
     fn collect_damage(&mut self) -> Result<(), Error> {
         self.damage_notified = false;
-        self.x
-            .conn
-            .damage_subtract(self.damage, x11rb::NONE, self.region)
-            .ctx("DamageSubtract")?;
-        let reply = self
-            .x
-            .conn
-            .xfixes_fetch_region(self.region)
-            .ctx("FetchRegion")?
-            .reply()
-            .ctx("FetchRegion")?;
+        // Hand-written requests and an in-place read of the reply: see `requests`.
+        let subtract =
+            requests::damage_subtract_bytes(self.opcodes.damage, self.damage, self.region);
+        requests::send_without_reply(&self.x.conn, &subtract, "DamageSubtract")?;
+        let fetch = requests::fetch_region_bytes(self.opcodes.xfixes, self.region);
+        let reply = requests::send_with_reply::<xfixes::FetchRegionReply>(
+            &self.x.conn,
+            &fetch,
+            "FetchRegion",
+        )?
+        .raw_reply()
+        .ctx("FetchRegion")?;
         let area = self.area;
-        self.pending.extend(reply.rectangles.iter().filter_map(|r| {
-            clip_to(
-                r.x.into(),
-                r.y.into(),
-                r.width.into(),
-                r.height.into(),
-                area,
-            )
-        }));
+        self.pending.extend(
+            requests::region_rects(&reply).filter_map(|(x, y, width, height)| {
+                clip_to(x.into(), y.into(), width.into(), height.into(), area)
+            }),
+        );
         merge_rects(&mut self.pending, self.config.max_damage_rects);
         Ok(())
     }

@@ -115,3 +115,63 @@ fn rows_merge_overlaps_and_stay_bounded() {
     rows.clear();
     assert_eq!(rows.count(), 0);
 }
+
+/// The spans a naive model keeps: every row added, as a set.
+fn rows_covered(rows: &Rows) -> Vec<u32> {
+    rows.spans().iter().flat_map(|&(s, e)| s..e).collect()
+}
+
+#[test]
+fn rows_match_a_set_model_while_under_the_bound() {
+    // Deterministic pseudo-random spans over a small range, so merges and inserts both happen.
+    let mut seed = 0x2545_f491_u32;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        seed
+    };
+    for _ in 0..200 {
+        let mut rows = Rows::default();
+        let mut model = std::collections::BTreeSet::new();
+        for _ in 0..6 {
+            let start = next() % 200;
+            let end = start + next() % 30;
+            rows.add(start, end);
+            model.extend(start..end);
+            // Sorted, disjoint and not touching.
+            for pair in rows.spans().windows(2) {
+                assert!(pair[0].1 < pair[1].0, "{:?}", rows.spans());
+            }
+            for &(s, e) in rows.spans() {
+                assert!(s < e);
+            }
+            if rows.spans().len() < Rows::MAX_SPANS {
+                // No join happened yet: exactly the model's rows.
+                assert_eq!(
+                    rows_covered(&rows),
+                    model.iter().copied().collect::<Vec<_>>()
+                );
+            }
+        }
+        // With joins, every row added is still covered.
+        let have: std::collections::BTreeSet<u32> = rows_covered(&rows).into_iter().collect();
+        assert!(model.is_subset(&have));
+    }
+}
+
+#[test]
+fn rows_join_the_closest_neighbours_beyond_the_bound() {
+    let mut rows = Rows::default();
+    for i in 0..Rows::MAX_SPANS as u32 {
+        rows.add(i * 100, i * 100 + 10);
+    }
+    // The ninth span is 5 rows from its neighbour at 700..710; every other gap is 90.
+    rows.add(715, 720);
+    assert_eq!(rows.spans().len(), Rows::MAX_SPANS);
+    assert_eq!(rows.spans()[7], (700, 720));
+    // A span that bridges everything folds the set into one.
+    rows.add(0, 1000);
+    assert_eq!(rows.spans(), &[(0, 1000)]);
+    assert_eq!(rows.count(), 1000);
+}
