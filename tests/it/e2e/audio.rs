@@ -5,7 +5,8 @@
 //! - a tone comes out of the probe's decoder at its frequency;
 //! - the capture→decoded delay: tone bursts are written to `pacat` at known CLOCK_MONOTONIC
 //!   instants and their onsets found in the decoded audio; the median is printed (run with
-//!   `--nocapture`), after silence and during playback;
+//!   `--nocapture`, or written as JSON to `$DESKCAST_AUDIO_DELAYS_OUT`, which is how
+//!   `cargo xtask bench` reports it), after silence and during playback;
 //! - without a sound server the agent streams video and says so in one line;
 //! - a viewer that turns audio off stops getting it, and capture stops when nobody listens;
 //! - with `DESKCAST_LONG_TESTS=1`, five minutes of playback: the delay does not grow.
@@ -25,6 +26,8 @@ use deskcast_testkit::{Player, PulseServer, require_tool};
 
 use super::{Desk, PASSWORD, eventually};
 
+/// Where [`the_capture_to_decoded_delay_is_measured`] writes its delays as JSON, when set.
+const DELAYS_OUT: &str = "DESKCAST_AUDIO_DELAYS_OUT";
 /// How long a test waits for one thing.
 const WAIT: Duration = Duration::from_secs(10);
 /// A decoded sample above this belongs to a burst (amplitude 0.5), not to the background
@@ -245,6 +248,11 @@ async fn the_capture_to_decoded_delay_is_measured() {
         "audio e2e: pacat write → probe decoded, during playback: {}",
         spread(&playing)
     );
+    // `cargo xtask bench` runs this test and puts the delays in its report.
+    if let Some(path) = std::env::var_os(DELAYS_OUT) {
+        let json = serde_json::json!({ "after_silence": after_silence, "playing": playing });
+        std::fs::write(&path, json.to_string()).expect("writing the delays");
+    }
     let stats = probe.close().await;
     assert_eq!(stats.audio.decode_errors, 0, "{:?}", stats.errors);
 }

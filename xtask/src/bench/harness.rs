@@ -14,7 +14,7 @@ use super::measure::{self, Measured, PlayLog, Who};
 use super::pipeline::{Availability, Pipeline, Run};
 use super::report::{self, PipelineInfo, PlayerHealth, Report, Settings};
 use super::xvfb::Xvfb;
-use super::{deskcast, peers};
+use super::{audio, deskcast, peers};
 
 /// Runs the whole benchmark and writes the report.
 pub(crate) fn run(root: &Path, options: &Options, command: String) -> anyhow::Result<()> {
@@ -106,6 +106,13 @@ pub(crate) fn run(root: &Path, options: &Options, command: String) -> anyhow::Re
             Err(e) => failures.push(format!("{scene}: {e:#}")),
         }
     }
+    // Audio last: its test builds and runs after every scene, so it disturbs none.
+    let audio = wants_deskcast.then(|| {
+        audio::measure(root, &work).map_err(|e| {
+            println!("bench: audio delay not measured: {e:#}");
+            format!("{e:#}")
+        })
+    });
     machine.load_after = machine::load_average();
     let report = Report {
         command,
@@ -124,6 +131,7 @@ pub(crate) fn run(root: &Path, options: &Options, command: String) -> anyhow::Re
         measured,
         failures,
         players,
+        audio,
         duration_s: started.elapsed().as_secs_f64(),
     };
     report::write(&options.out, &report)?;

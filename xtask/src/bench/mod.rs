@@ -13,6 +13,7 @@
 //! `target/bench-report/` (or `--out`).
 
 mod agent;
+mod audio;
 mod deskcast;
 mod harness;
 mod machine;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::audio::AudioDelays;
 use super::machine::Machine;
 use super::measure::{Measured, summarize};
 use super::pipeline::Availability;
@@ -57,6 +58,8 @@ pub(crate) struct Report {
     pub(crate) measured: Vec<Measured>,
     pub(crate) failures: Vec<String>,
     pub(crate) players: Vec<PlayerHealth>,
+    /// Desktop audio's delay; `None` when no deskcast pipeline ran, `Err` why it failed.
+    pub(crate) audio: Option<Result<AudioDelays, String>>,
     pub(crate) duration_s: f64,
 }
 
@@ -117,6 +120,7 @@ pub(crate) fn markdown(r: &Report) -> String {
     results(&mut md, r);
     ratios(&mut md, r);
     end_to_end(&mut md, r);
+    audio(&mut md, r);
     let _ = writeln!(md, "## Plots\n");
     let _ = writeln!(md, "![Screen → packet latency per scene](latency.svg)\n");
     let _ = writeln!(md, "![CPU per frame per scene](cpu.svg)\n");
@@ -125,6 +129,52 @@ pub(crate) fn markdown(r: &Report) -> String {
     nvenc(&mut md, r);
     method(&mut md, r);
     md
+}
+
+fn audio(md: &mut String, r: &Report) {
+    let Some(audio) = &r.audio else {
+        return;
+    };
+    let _ = writeln!(md, "## Desktop audio\n");
+    let _ = writeln!(
+        md,
+        "The end-to-end audio test (`tests/it/e2e/audio.rs`): a private PulseAudio with a null sink, `deskcast run` \
+         capturing its monitor (Opus, 10 ms frames), the loopback relay, and `deskcast probe`'s \
+         Opus decoder. 50 ms tone bursts are written to `pacat` (10 ms buffer) at known \
+         CLOCK_MONOTONIC instants; the delay runs to when the probe has decoded the packet holding \
+         the burst's onset, so it includes PulseAudio's own buffering. The agent runs inside the \
+         test binary (debug build); Opus itself is the system libopus.\n"
+    );
+    match audio {
+        Err(why) => {
+            let _ = writeln!(md, "Not measured: {why}\n");
+        }
+        Ok(d) => {
+            let _ = writeln!(
+                md,
+                "| Bursts | Count | Write → decoded ms, median (min, max) |"
+            );
+            let _ = writeln!(md, "|---|---|---|");
+            for (what, values) in [
+                (
+                    "after half a second of silence (the stream restarts)",
+                    &d.after_silence,
+                ),
+                (
+                    "during playback (a quiet tone keeps the stream going)",
+                    &d.playing,
+                ),
+            ] {
+                let (median, min, max) = super::audio::summary(values);
+                let _ = writeln!(
+                    md,
+                    "| {what} | {} | {median:.1} ({min:.1}, {max:.1}) |",
+                    values.len()
+                );
+            }
+            let _ = writeln!(md);
+        }
+    }
 }
 
 fn machine(md: &mut String, r: &Report) {

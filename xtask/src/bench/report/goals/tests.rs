@@ -95,6 +95,7 @@ fn report(measured: Vec<Measured>) -> Report {
             .to_vec(),
         measured,
         failures: Vec::new(),
+        audio: None,
         players: Vec::new(),
         duration_s: 1.0,
     }
