@@ -10,8 +10,18 @@ use super::stream::StreamFormat;
 /// Every peer pipeline, in report order.
 pub(crate) fn all() -> Vec<Box<dyn Pipeline>> {
     vec![
-        Box::new(FfmpegX264),
-        Box::new(FfmpegVp9),
+        Box::new(Ffmpeg {
+            id: "ffmpeg-x264",
+            label: "ffmpeg x11grab + libx264 ultrafast/zerolatency",
+            format: StreamFormat::H264,
+            args: x264_args,
+        }),
+        Box::new(Ffmpeg {
+            id: "ffmpeg-vp9",
+            label: "ffmpeg x11grab + libvpx-vp9 realtime",
+            format: StreamFormat::Ivf,
+            args: vp9_args,
+        }),
         Box::new(GstX264),
         Box::new(FfmpegNvenc),
     ]
@@ -76,106 +86,86 @@ fn command_line(program: &str, args: &[String]) -> String {
 }
 
 /// ffmpeg x11grab + libx264, preset ultrafast, tune zerolatency.
-struct FfmpegX264;
-
-impl FfmpegX264 {
-    fn args(target: &Target<'_>) -> Vec<String> {
-        let b = format!("{}k", target.bitrate_kbps);
-        let mut codec = strings(&[
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-pix_fmt",
-            "yuv420p",
-        ]);
-        codec.extend([
-            "-b:v".into(),
-            b.clone(),
-            "-maxrate".into(),
-            b,
-            "-bufsize".into(),
-            format!("{}k", target.vbv_kbit()),
-        ]);
-        codec.extend(strings(&["-x264-params", "keyint=infinite"]));
-        ffmpeg_args(target, &codec, "h264")
-    }
-}
-
-impl Pipeline for FfmpegX264 {
-    fn id(&self) -> &str {
-        "ffmpeg-x264"
-    }
-    fn label(&self) -> &str {
-        "ffmpeg x11grab + libx264 ultrafast/zerolatency"
-    }
-    fn availability(&self) -> Availability {
-        tool_missing("ffmpeg", "ffmpeg").map_or(Availability::Ready, Availability::Missing)
-    }
-    fn settings(&self, target: &Target<'_>) -> String {
-        command_line("ffmpeg", &Self::args(target))
-    }
-    fn run(&self, target: &Target<'_>) -> anyhow::Result<Run> {
-        let mut command = Command::new("ffmpeg");
-        command.args(Self::args(target));
-        run_process(self.id(), command, StreamFormat::H264, target)
-    }
+fn x264_args(target: &Target<'_>) -> Vec<String> {
+    let b = format!("{}k", target.bitrate_kbps);
+    let mut codec = strings(&[
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-pix_fmt",
+        "yuv420p",
+    ]);
+    codec.extend([
+        "-b:v".into(),
+        b.clone(),
+        "-maxrate".into(),
+        b,
+        "-bufsize".into(),
+        format!("{}k", target.vbv_kbit()),
+    ]);
+    codec.extend(strings(&["-x264-params", "keyint=infinite"]));
+    ffmpeg_args(target, &codec, "h264")
 }
 
 /// ffmpeg x11grab + libvpx-vp9 in realtime mode.
-struct FfmpegVp9;
-
-impl FfmpegVp9 {
-    fn args(target: &Target<'_>) -> Vec<String> {
-        let b = format!("{}k", target.bitrate_kbps);
-        let mut codec = strings(&[
-            "-c:v",
-            "libvpx-vp9",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-row-mt",
-            "1",
-            "-lag-in-frames",
-            "0",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "1000000",
-        ]);
-        codec.extend([
-            "-b:v".into(),
-            b.clone(),
-            "-minrate".into(),
-            b.clone(),
-            "-maxrate".into(),
-            b,
-        ]);
-        codec.extend(["-bufsize".into(), format!("{}k", target.vbv_kbit())]);
-        ffmpeg_args(target, &codec, "ivf")
-    }
+fn vp9_args(target: &Target<'_>) -> Vec<String> {
+    let b = format!("{}k", target.bitrate_kbps);
+    let mut codec = strings(&[
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        "-row-mt",
+        "1",
+        "-lag-in-frames",
+        "0",
+        "-pix_fmt",
+        "yuv420p",
+        "-g",
+        "1000000",
+    ]);
+    codec.extend([
+        "-b:v".into(),
+        b.clone(),
+        "-minrate".into(),
+        b.clone(),
+        "-maxrate".into(),
+        b,
+    ]);
+    codec.extend(["-bufsize".into(), format!("{}k", target.vbv_kbit())]);
+    ffmpeg_args(target, &codec, "ivf")
 }
 
-impl Pipeline for FfmpegVp9 {
+/// An ffmpeg x11grab pipeline: its name, and the arguments for a target.
+struct Ffmpeg {
+    id: &'static str,
+    label: &'static str,
+    format: StreamFormat,
+    args: fn(&Target<'_>) -> Vec<String>,
+}
+
+impl Pipeline for Ffmpeg {
     fn id(&self) -> &str {
-        "ffmpeg-vp9"
+        self.id
     }
     fn label(&self) -> &str {
-        "ffmpeg x11grab + libvpx-vp9 realtime"
+        self.label
     }
     fn availability(&self) -> Availability {
         tool_missing("ffmpeg", "ffmpeg").map_or(Availability::Ready, Availability::Missing)
     }
     fn settings(&self, target: &Target<'_>) -> String {
-        command_line("ffmpeg", &Self::args(target))
+        command_line("ffmpeg", &(self.args)(target))
     }
     fn run(&self, target: &Target<'_>) -> anyhow::Result<Run> {
         let mut command = Command::new("ffmpeg");
-        command.args(Self::args(target));
-        run_process(self.id(), command, StreamFormat::Ivf, target)
+        command.args((self.args)(target));
+        run_process(self.id(), command, self.format, target)
     }
 }
 
